@@ -1,0 +1,22 @@
+//! # tiernet-core
+//!
+//! The sans-IO heart of tiernet: everything that must behave identically in a
+//! full node, in a browser tab and on a phone. No sockets, no clocks, no
+//! async runtime: time and input are arguments, results are values. The crate
+//! builds for `wasm32-unknown-unknown` (see `scripts/wasm-cargo`).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`hash`] | domain-separated BLAKE3 hashing and the 32-byte [`hash::Hash32`] |
+//! | [`wire`] | the protobuf schema (`proto/`), topic names, size and count limits, validating decoders, signing over canonical encodings |
+//! | [`identity`] | the libp2p node key, the ZSI identity (Ed25519 + sr25519 VRF), the handshake `Hello` |
+//! | [`tier`] | the one tier function, from an on-chain reputation record to TL0..TL5 |
+//! | [`admission`] | the topic × tier publish policy, with reasons |
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admission;
+pub mod hash;
+pub mod identity;
+pub mod tier;
+pub mod wire;
