@@ -140,14 +140,19 @@ impl Validate for ValidatorSet {
                 .checked_add(v.power)
                 .ok_or_else(|| FieldError::new("validators", FieldProblem::Rule("total power overflows u64")))?;
         }
-        // Canonical order: power descending, then zsi_id ascending, no duplicates.
+        // Each validator once (the set is bounded, so this allocation is too).
+        let mut seen = std::collections::BTreeSet::new();
+        if !self.validators.iter().all(|v| seen.insert(v.zsi_id.as_slice())) {
+            return fail("validators", FieldProblem::Rule("must not list a zsi_id twice"));
+        }
+        // Canonical order: power descending, then zsi_id ascending.
         for pair in self.validators.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             let ordered = a.power > b.power || (a.power == b.power && a.zsi_id < b.zsi_id);
             if !ordered {
                 return fail(
                     "validators",
-                    FieldProblem::Rule("must be sorted by power descending then zsi_id ascending, without duplicates"),
+                    FieldProblem::Rule("must be sorted by power descending then zsi_id ascending"),
                 );
             }
         }
