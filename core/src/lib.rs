@@ -12,11 +12,15 @@
 //! | [`identity`] | the libp2p node key, the ZSI identity (Ed25519 + sr25519 VRF), the handshake `Hello` |
 //! | [`tier`] | the one tier function, from an on-chain reputation record to TL0..TL5 |
 //! | [`admission`] | the topic × tier publish policy, with reasons |
+//! | [`genesis`] | the genesis file: network, thresholds, timeouts, identities, validators |
+//! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod genesis;
 pub mod hash;
 pub mod identity;
+pub mod reputation;
 pub mod tier;
 pub mod wire;

@@ -14,6 +14,7 @@
 
 mod codec;
 mod error;
+pub mod frame;
 pub mod limits;
 pub mod sign;
 pub mod topic;
