@@ -13,6 +13,7 @@
 //! | [`tier`] | the one tier function, from an on-chain reputation record to TL0..TL5 |
 //! | [`admission`] | the topic × tier publish policy, with reasons |
 //! | [`genesis`] | the genesis file: network, thresholds, timeouts, identities, validators |
+//! | [`ratelimit`] | token buckets and a bounded per-key limiter |
 //! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod admission;
 pub mod genesis;
 pub mod hash;
 pub mod identity;
+pub mod ratelimit;
 pub mod reputation;
 pub mod tier;
 pub mod wire;
