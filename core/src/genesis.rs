@@ -193,12 +193,12 @@ pub enum GenesisError {
         expected: &'static str,
     },
     /// An identity cannot be registered.
-    #[error("identities[{index}]: {source}")]
+    #[error("identities[{index}]: {error}")]
     Identity {
         /// Position in the list.
         index: usize,
         /// Why.
-        source: RegistryError,
+        error: RegistryError,
     },
     /// Tier thresholds that do not increase.
     #[error("tiers: {0}")]
@@ -264,7 +264,7 @@ impl Genesis {
             };
             registry
                 .register(&record)
-                .map_err(|source| GenesisError::Identity { index, source })?;
+                .map_err(|error| GenesisError::Identity { index, error })?;
             if let Some(validator) = &identity.validator {
                 if validator.power == 0 {
                     return Err(GenesisError::Field {

@@ -1,1 +1,67 @@
-fn main() {}
+//! `tiernet-node`: the full node binary. See `tiernet-node --help`.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tiernet_node::cli::{Cli, Command};
+use tiernet_node::config::default_config_toml;
+use tiernet_node::{Node, Reporter};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::PrintConfig => print_config(),
+        Command::Run => run(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config() -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(default_config_toml().as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the Tokio runtime")?;
+    runtime.block_on(run_node(cli))
+}
+
+async fn run_node(cli: &Cli) -> anyhow::Result<()> {
+    // Install the handlers first, so that a signal that arrives while the
+    // node starts still means a clean shutdown.
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+
+    let config = cli.resolve_config()?;
+    let filter = EnvFilter::try_new(&config.log).with_context(|| format!("log filter {:?}", config.log))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let node = Node::new(config, Reporter::Stdout)?;
+    node.run(async move {
+        tokio::select! {
+            _ = sigint.recv() => tracing::info!("SIGINT received"),
+            _ = sigterm.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
+    .await?;
+    Ok(())
+}

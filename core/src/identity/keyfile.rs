@@ -20,7 +20,7 @@ pub enum KeyOrigin {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     /// The file exists but could not be read.
-    #[error("cannot read key file {path}: {source}")]
+    #[error("cannot read key file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -40,7 +40,7 @@ pub enum KeyFileError {
         reason: String,
     },
     /// A new key file could not be written.
-    #[error("cannot write key file {path}: {source}")]
+    #[error("cannot write key file {path}")]
     Write {
         /// The file.
         path: PathBuf,

@@ -1,0 +1,80 @@
+//! The node's libp2p behaviour: connection limits, identify and ping.
+//! Handshake, peerstore and gossipsub join here later.
+
+use std::convert::Infallible;
+
+use libp2p::identity::PublicKey;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{connection_limits, identify, ping};
+
+/// Protocol version announced by identify.
+pub const IDENTIFY_PROTOCOL: &str = "/tiernet/id/1.0.0";
+
+/// The agent string announced by identify: `tiernet-node/<crate version>`.
+pub fn agent_version() -> String {
+    format!("tiernet-node/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Limits that [`Behaviour`] enforces on connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most established connections in total.
+    pub max_connections: u32,
+    /// Most established connections to one peer.
+    pub max_connections_per_peer: u32,
+}
+
+/// The combined behaviour driven by the node's swarm.
+#[derive(NetworkBehaviour)]
+#[behaviour(to_swarm = "BehaviourEvent")]
+pub struct Behaviour {
+    /// Denies connections beyond the configured limits.
+    pub limits: connection_limits::Behaviour,
+    /// Exchanges protocol version, agent, listen addresses and keys.
+    pub identify: identify::Behaviour,
+    /// Measures round-trip times and detects dead connections.
+    pub ping: ping::Behaviour,
+}
+
+impl Behaviour {
+    /// The behaviour for a node with this public key and these limits.
+    pub fn new(local_key: PublicKey, limits: Limits) -> Self {
+        let connection_limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(limits.max_connections))
+            .with_max_established_per_peer(Some(limits.max_connections_per_peer));
+        Self {
+            limits: connection_limits::Behaviour::new(connection_limits),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), local_key).with_agent_version(agent_version()),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+        }
+    }
+}
+
+/// Events from [`Behaviour`] to the node's event loop.
+#[derive(Debug)]
+pub enum BehaviourEvent {
+    /// An identify event.
+    Identify(Box<identify::Event>),
+    /// A ping event.
+    Ping(ping::Event),
+}
+
+impl From<identify::Event> for BehaviourEvent {
+    fn from(event: identify::Event) -> Self {
+        Self::Identify(Box::new(event))
+    }
+}
+
+impl From<ping::Event> for BehaviourEvent {
+    fn from(event: ping::Event) -> Self {
+        Self::Ping(event)
+    }
+}
+
+impl From<Infallible> for BehaviourEvent {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}

@@ -1,0 +1,153 @@
+//! The command line: `tiernet-node [OPTIONS] <COMMAND>`.
+//!
+//! Flags override the config file, which overrides the built-in defaults.
+//! `--listen` replaces the whole `listen.tcp` list (it does not add to it).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use libp2p::Multiaddr;
+use tiernet_core::wire::NetworkId;
+
+use crate::config::{ConfigError, NodeConfig, ValidConfig, parse_tcp_listen_addr};
+
+/// tiernet full node: a reputation-tiered libp2p network for a BFT chain.
+///
+/// Output contract (stdout, one line each): `peer_id: <PeerId>`, `listening: <multiaddr>/p2p/<PeerId>`,
+/// `connected: <PeerId>`, `disconnected: <PeerId>`. Logs go to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "tiernet-node", version)]
+pub struct Cli {
+    /// TOML config file (see `print-config`); missing keys take their defaults [default: none (built-in defaults)]
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory for the node key and the store; overrides `data_dir` [default: .tiernet/node]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Network id (1-32 of a-z, 0-9, '-'); overrides `network_id` [default: devnet]
+    #[arg(long, value_name = "ID")]
+    pub network_id: Option<NetworkId>,
+
+    /// TCP listen multiaddr, repeatable (port 0 picks a free port); replaces `listen.tcp` [default: /ip4/0.0.0.0/tcp/7700]
+    #[arg(long = "listen", value_name = "ADDR", value_parser = parse_tcp_listen_addr)]
+    pub listen: Vec<Multiaddr>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Start the node; stop it with SIGINT (Ctrl-C) or SIGTERM.
+    Run,
+    /// Print the default configuration as a commented TOML file.
+    PrintConfig,
+}
+
+impl Cli {
+    /// The configuration to run with: the config file (or the defaults),
+    /// with the flags applied, validated.
+    pub fn resolve_config(&self) -> Result<ValidConfig, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => NodeConfig::load(path)?,
+            None => NodeConfig::default(),
+        };
+        self.apply_overrides(&mut config);
+        config.validate()
+    }
+
+    /// Applies the flags that were given to `config`.
+    pub fn apply_overrides(&self, config: &mut NodeConfig) {
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(id) = &self.network_id {
+            config.network_id = id.to_string();
+        }
+        if !self.listen.is_empty() {
+            config.listen.tcp = self.listen.iter().map(ToString::to_string).collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_shows_every_default() {
+        let help = Cli::command().render_long_help().to_string();
+        for default in [
+            config::DEFAULT_DATA_DIR,
+            config::DEFAULT_NETWORK_ID,
+            config::DEFAULT_TCP_LISTEN,
+        ] {
+            assert!(
+                help.contains(&format!("[default: {default}]")),
+                "{default} missing from\n{help}"
+            );
+        }
+        assert!(help.contains("[default: none"), "{help}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "network_id = \"file-net\"\ndata_dir = \"/from/file\"\n[listen]\ntcp = [\"/ip4/127.0.0.1/tcp/1\"]\n[limits]\nmax_connections = 7\n",
+        )
+        .unwrap();
+        let path_arg = path.to_str().unwrap();
+
+        let cli = Cli::try_parse_from(["tiernet-node", "--config", path_arg, "run"]).unwrap();
+        let config = cli.resolve_config().unwrap();
+        assert_eq!(config.network_id.as_str(), "file-net");
+        assert_eq!(config.max_connections, 7);
+
+        let cli = Cli::try_parse_from([
+            "tiernet-node",
+            "--config",
+            path_arg,
+            "--data-dir",
+            "/from/flag",
+            "--network-id",
+            "flag-net",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--listen",
+            "/ip6/::1/tcp/0",
+            "run",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Command::Run);
+        let config = cli.resolve_config().unwrap();
+        assert_eq!(config.network_id.as_str(), "flag-net");
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.listen_tcp.len(), 2);
+        assert_eq!(config.max_connections, 7);
+    }
+
+    #[test]
+    fn bad_flags_are_rejected_by_the_parser() {
+        assert!(Cli::try_parse_from(["tiernet-node", "--listen", "foo", "run"]).is_err());
+        assert!(Cli::try_parse_from(["tiernet-node", "--listen", "/ip4/127.0.0.1/udp/1", "run"]).is_err());
+        assert!(Cli::try_parse_from(["tiernet-node", "--network-id", "Bad Id", "run"]).is_err());
+        assert!(Cli::try_parse_from(["tiernet-node"]).is_err());
+        // Options come before the command.
+        assert!(Cli::try_parse_from(["tiernet-node", "run", "--data-dir", "x"]).is_err());
+    }
+}

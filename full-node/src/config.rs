@@ -1,0 +1,548 @@
+//! The node's configuration: one TOML file, every option with a default.
+//!
+//! [`NodeConfig`] is the file's shape (strings as written, so that errors can
+//! quote them); [`NodeConfig::validate`] turns it into a [`ValidConfig`] with
+//! typed values, or a [`ConfigError`] naming the key and what was expected.
+//! [`default_config_toml`] renders the defaults as a commented document
+//! (`tiernet-node print-config`).
+//!
+//! Decisions:
+//! - Relative paths (`data_dir`) are relative to the working directory of the
+//!   process, not to the config file.
+//! - An empty `listen.tcp` is allowed: the node then only dials out.
+//! - Bootstrap addresses must name the peer (`/p2p/<PeerId>`), so that the
+//!   Noise handshake authenticates the node we meant to reach.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use serde::Deserialize;
+use tiernet_core::wire::NetworkId;
+
+/// Default for `network_id`.
+pub const DEFAULT_NETWORK_ID: &str = "devnet";
+/// Default for `data_dir`.
+pub const DEFAULT_DATA_DIR: &str = ".tiernet/node";
+/// Default for `listen.tcp`.
+pub const DEFAULT_TCP_LISTEN: &str = "/ip4/0.0.0.0/tcp/7700";
+/// Default for `limits.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 128;
+/// Default for `limits.max_connections_per_peer`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Default for `limits.idle_connection_timeout_secs`.
+pub const DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS: u64 = 60;
+/// Default for `log`.
+pub const DEFAULT_LOG: &str = "info";
+
+/// The configuration file as written. Every field has a default; unknown
+/// keys are an error (a typo must not silently fall back to a default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The network this node belongs to; part of every topic name and of the
+    /// handshake. 1 to 32 characters of `[a-z0-9-]`, not starting or ending
+    /// with `-`. Default `"devnet"`.
+    pub network_id: String,
+    /// Directory for everything the node persists (node key, later the
+    /// store). Created if missing. Relative paths are relative to the working
+    /// directory. Default `".tiernet/node"`.
+    pub data_dir: PathBuf,
+    /// Listen addresses, per transport.
+    pub listen: ListenConfig,
+    /// Peers to dial on start, as multiaddrs ending in `/p2p/<PeerId>`.
+    /// Default empty.
+    pub bootstrap: Vec<String>,
+    /// Connection limits.
+    pub limits: LimitsConfig,
+    /// Log filter for stderr, a `tracing` `EnvFilter` directive such as
+    /// `"info"` or `"info,libp2p_swarm=debug"`. Default `"info"`.
+    pub log: String,
+}
+
+/// `[listen]`: the addresses the node accepts connections on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenConfig {
+    /// TCP listen multiaddrs, `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>`
+    /// (port 0 picks a free port). Default `["/ip4/0.0.0.0/tcp/7700"]`.
+    pub tcp: Vec<String>,
+}
+
+/// `[limits]`: bounds on connections.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most established connections in total (incoming and outgoing).
+    /// At least 1. Default 128.
+    pub max_connections: u32,
+    /// Most established connections to one peer. At least 1. Default 2.
+    pub max_connections_per_peer: u32,
+    /// Seconds a connection without any open stream is kept before it is
+    /// closed. Default 60.
+    pub idle_connection_timeout_secs: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            network_id: DEFAULT_NETWORK_ID.to_owned(),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: ListenConfig::default(),
+            bootstrap: Vec::new(),
+            limits: LimitsConfig::default(),
+            log: DEFAULT_LOG.to_owned(),
+        }
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            tcp: vec![DEFAULT_TCP_LISTEN.to_owned()],
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            idle_connection_timeout_secs: DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// A configuration that passed validation, with typed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidConfig {
+    /// `network_id`.
+    pub network_id: NetworkId,
+    /// `data_dir`.
+    pub data_dir: PathBuf,
+    /// `listen.tcp`.
+    pub listen_tcp: Vec<Multiaddr>,
+    /// `bootstrap`, each with the peer it names.
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// `limits.max_connections`.
+    pub max_connections: u32,
+    /// `limits.max_connections_per_peer`.
+    pub max_connections_per_peer: u32,
+    /// `limits.idle_connection_timeout_secs`.
+    pub idle_connection_timeout: Duration,
+    /// `log`.
+    pub log: String,
+}
+
+impl ValidConfig {
+    /// Where the node key lives: `<data_dir>/node_key`.
+    pub fn node_key_path(&self) -> PathBuf {
+        self.data_dir.join("node_key")
+    }
+}
+
+/// A configuration that could not be read, parsed or validated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value has the wrong type, or a key is
+    /// unknown.
+    #[error("config file {path}{detail}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and what, as the TOML parser reports it.
+        detail: Box<TomlErrorDetail>,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("invalid configuration{}: {key}: {problem}", describe_origin(.path.as_deref()))]
+    Invalid {
+        /// The config file the value came from; `None` when it may come from
+        /// the command line.
+        path: Option<PathBuf>,
+        /// The key, e.g. `listen.tcp[1]`.
+        key: String,
+        /// The value and what was expected instead.
+        problem: String,
+    },
+}
+
+fn describe_origin(path: Option<&Path>) -> String {
+    path.map(|p| format!(" in {}", p.display())).unwrap_or_default()
+}
+
+/// Where a TOML error is and what it is, as the TOML parser reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TomlErrorDetail {
+    /// The dotted key the parser names, when it names one.
+    pub key: Option<String>,
+    /// 1-based line of the error, when known.
+    pub line: Option<usize>,
+    /// 1-based column of the error, when known.
+    pub column: Option<usize>,
+    /// The text of that line, trimmed.
+    pub line_text: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Renders as `, key `k`, line L, column C (`text`): message`, leaving out
+/// what is unknown.
+impl std::fmt::Display for TomlErrorDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+            if let Some(column) = self.column {
+                write!(f, ", column {column}")?;
+            }
+        }
+        if let Some(text) = self.line_text.as_deref().filter(|t| !t.is_empty()) {
+            write!(f, " (`{text}`)")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl NodeConfig {
+    /// Reads, parses and validates the config file at `path`. Errors name the
+    /// file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::from_toml_str(&text, path)?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid { key, problem, .. } => ConfigError::Invalid {
+                path: Some(path.to_owned()),
+                key,
+                problem,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (not yet validated); `path` is only used in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| parse_error(text, path, &e))
+    }
+
+    /// Checks every value and converts it to its typed form. Errors name the
+    /// key and what was expected.
+    pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
+        let invalid = |key: String, problem: String| ConfigError::Invalid {
+            path: None,
+            key,
+            problem,
+        };
+        let network_id = NetworkId::new(&self.network_id).map_err(|e| {
+            invalid(
+                "network_id".into(),
+                format!(
+                    "{:?} is not a network id ({}); expected 1 to 32 characters of a-z, 0-9 and '-'",
+                    self.network_id, e.reason
+                ),
+            )
+        })?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir".into(), "is empty; expected a directory path".into()));
+        }
+        let mut listen_tcp = Vec::with_capacity(self.listen.tcp.len());
+        for (i, text) in self.listen.tcp.iter().enumerate() {
+            let key = format!("listen.tcp[{i}]");
+            listen_tcp.push(parse_tcp_listen_addr(text).map_err(|problem| invalid(key, problem))?);
+        }
+        let mut bootstrap = Vec::with_capacity(self.bootstrap.len());
+        for (i, text) in self.bootstrap.iter().enumerate() {
+            let key = format!("bootstrap[{i}]");
+            let addr: Multiaddr = text
+                .parse()
+                .map_err(|e| invalid(key.clone(), format!("{text:?} is not a multiaddr ({e})")))?;
+            let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+                return Err(invalid(
+                    key,
+                    format!("{text:?} does not end in /p2p/<PeerId>; expected the address and the peer it belongs to"),
+                ));
+            };
+            bootstrap.push((peer, addr));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(invalid(
+                "limits.max_connections".into(),
+                "is 0; expected at least 1".into(),
+            ));
+        }
+        if self.limits.max_connections_per_peer == 0 {
+            return Err(invalid(
+                "limits.max_connections_per_peer".into(),
+                "is 0; expected at least 1".into(),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
+            invalid(
+                "log".into(),
+                format!(
+                    "{:?} is not a tracing filter directive ({e}); expected e.g. \"info\" or \"info,libp2p_swarm=debug\"",
+                    self.log
+                ),
+            )
+        })?;
+        Ok(ValidConfig {
+            network_id,
+            data_dir: self.data_dir.clone(),
+            listen_tcp,
+            bootstrap,
+            max_connections: self.limits.max_connections,
+            max_connections_per_peer: self.limits.max_connections_per_peer,
+            idle_connection_timeout: Duration::from_secs(self.limits.idle_connection_timeout_secs),
+            log: self.log.clone(),
+        })
+    }
+}
+
+/// Parses a TCP listen address: `/ip4/<ip>/tcp/<port>` or
+/// `/ip6/<ip>/tcp/<port>`, nothing else. The error quotes the input and says
+/// what was expected.
+pub fn parse_tcp_listen_addr(text: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = text.parse().map_err(|e| format!("{text:?} is not a multiaddr ({e})"))?;
+    let mut parts = addr.iter();
+    if !matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(Protocol::Ip4(_) | Protocol::Ip6(_)), Some(Protocol::Tcp(_)), None)
+    ) {
+        return Err(format!(
+            "{text:?} is not a TCP listen address; expected /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>"
+        ));
+    }
+    Ok(addr)
+}
+
+/// Turns a toml error into [`ConfigError::Parse`] with the key, line and
+/// column it points at.
+fn parse_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
+    // The key path is private to the error; its Display shows it as
+    // "in `a.b`" when no input is attached.
+    let mut bare = error.clone();
+    bare.set_input(None);
+    let key = bare
+        .to_string()
+        .lines()
+        .filter_map(|l| l.strip_prefix("in `").and_then(|l| l.strip_suffix('`')))
+        .next_back()
+        .map(str::to_owned);
+    let (line, column, line_text) = match error.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let before = &text[..start];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before[line_start..].chars().count() + 1;
+            let line_text = text[line_start..].lines().next().unwrap_or("").trim().to_owned();
+            (Some(line), Some(column), Some(line_text))
+        }
+        None => (None, None, None),
+    };
+    ConfigError::Parse {
+        path: path.to_owned(),
+        detail: Box::new(TomlErrorDetail {
+            key,
+            line,
+            column,
+            line_text,
+            message: error.message().trim().to_owned(),
+        }),
+    }
+}
+
+/// The default configuration as a commented TOML document; it parses back to
+/// [`NodeConfig::default`].
+pub fn default_config_toml() -> String {
+    format!(
+        r#"# tiernet-node configuration.
+# Every key is optional: a missing key takes the default shown here.
+# Unknown keys are an error. Command-line flags override this file.
+
+# The network this node belongs to. Part of every gossip topic name and of the
+# handshake; peers on another network are not served.
+# 1 to 32 characters of a-z, 0-9 and '-', not starting or ending with '-'.
+network_id = "{DEFAULT_NETWORK_ID}"
+
+# Directory for everything the node keeps across restarts; the node key is
+# <data_dir>/node_key (created on first start, mode 0600, never replaced).
+# Relative paths are relative to the working directory.
+data_dir = "{DEFAULT_DATA_DIR}"
+
+# Peers to dial on start: multiaddrs ending in /p2p/<PeerId>, e.g.
+# bootstrap = ["/ip4/192.0.2.10/tcp/7700/p2p/12D3KooW..."]
+bootstrap = []
+
+# Log filter for stderr (a tracing EnvFilter directive), e.g. "debug" or
+# "info,libp2p_swarm=debug".
+log = "{DEFAULT_LOG}"
+
+[listen]
+# TCP listen addresses: /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>.
+# Port 0 picks a free port; an empty list means the node only dials out.
+tcp = ["{DEFAULT_TCP_LISTEN}"]
+
+[limits]
+# Most established connections in total, incoming and outgoing (at least 1).
+max_connections = {DEFAULT_MAX_CONNECTIONS}
+# Most established connections to one peer (at least 1).
+max_connections_per_peer = {DEFAULT_MAX_CONNECTIONS_PER_PEER}
+# Seconds a connection with no open stream is kept before it is closed.
+idle_connection_timeout_secs = {DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS}
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::from_toml_str(text, Path::new("/etc/tiernet/node.toml"))
+    }
+
+    fn invalid(text: &str) -> String {
+        let config = parse(text).unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+        err.to_string()
+    }
+
+    #[test]
+    fn default_document_parses_back_to_the_defaults() {
+        let config = parse(&default_config_toml()).unwrap();
+        assert_eq!(config, NodeConfig::default());
+        let valid = config.validate().unwrap();
+        assert_eq!(valid.network_id.as_str(), "devnet");
+        assert_eq!(
+            valid.listen_tcp,
+            vec!["/ip4/0.0.0.0/tcp/7700".parse::<Multiaddr>().unwrap()]
+        );
+        assert_eq!(valid.node_key_path(), Path::new(".tiernet/node/node_key"));
+        assert_eq!(valid.idle_connection_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse("").unwrap(), NodeConfig::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let config = parse("network_id = \"testnet-3\"\n[limits]\nmax_connections = 16\n").unwrap();
+        assert_eq!(config.network_id, "testnet-3");
+        assert_eq!(config.limits.max_connections, 16);
+        assert_eq!(config.limits.max_connections_per_peer, 2);
+        assert_eq!(config.listen, ListenConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_names_the_file_key_and_line() {
+        let err = parse("network_id = \"devnet\"\n[limits]\nmax_conections = 3\n").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("/etc/tiernet/node.toml"), "{message}");
+        assert!(message.contains("max_conections"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_line() {
+        let err = parse("[limits]\nmax_connections = \"many\"\n").unwrap_err();
+        let ConfigError::Parse { detail, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(detail.key.as_deref(), Some("limits.max_connections"));
+        assert_eq!(detail.line, Some(2));
+        let message = err.to_string();
+        assert!(message.contains("limits.max_connections"), "{message}");
+        assert!(message.contains("/etc/tiernet/node.toml"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = parse("network_id = \"devnet\"\nlog = \n").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_index() {
+        let message = invalid("[listen]\ntcp = [\"/ip4/127.0.0.1/tcp/0\", \"foo\"]\n");
+        assert!(
+            message.contains("listen.tcp[1]: \"foo\" is not a multiaddr"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn non_tcp_listen_address_is_rejected() {
+        let message = invalid("[listen]\ntcp = [\"/ip4/127.0.0.1/udp/7700\"]\n");
+        assert!(message.contains("listen.tcp[0]"), "{message}");
+        assert!(message.contains("not a TCP listen address"), "{message}");
+    }
+
+    #[test]
+    fn bootstrap_needs_a_peer_id() {
+        let message = invalid("bootstrap = [\"/ip4/127.0.0.1/tcp/7700\"]\n");
+        assert!(message.contains("bootstrap[0]"), "{message}");
+        assert!(message.contains("/p2p/<PeerId>"), "{message}");
+        let peer = PeerId::random();
+        let config = parse(&format!("bootstrap = [\"/ip4/127.0.0.1/tcp/7700/p2p/{peer}\"]\n")).unwrap();
+        let valid = config.validate().unwrap();
+        assert_eq!(valid.bootstrap[0].0, peer);
+    }
+
+    #[test]
+    fn bad_network_id_is_rejected() {
+        let message = invalid("network_id = \"Dev Net\"\n");
+        assert!(message.contains("network_id"), "{message}");
+        assert!(message.contains("Dev Net"), "{message}");
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let message = invalid("[limits]\nmax_connections = 0\n");
+        assert!(message.contains("limits.max_connections: is 0"), "{message}");
+        let message = invalid("[limits]\nmax_connections_per_peer = 0\n");
+        assert!(message.contains("limits.max_connections_per_peer"), "{message}");
+    }
+
+    #[test]
+    fn bad_log_filter_is_rejected() {
+        let message = invalid("log = \"info,=[\"\n");
+        assert!(message.contains("log:"), "{message}");
+    }
+
+    #[test]
+    fn load_names_the_file_in_read_and_validation_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let message = NodeConfig::load(&missing).unwrap_err().to_string();
+        assert!(message.contains(&missing.display().to_string()), "{message}");
+
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "[listen]\ntcp = [\"foo\"]\n").unwrap();
+        let message = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("listen.tcp[0]: \"foo\" is not a multiaddr"),
+            "{message}"
+        );
+    }
+}

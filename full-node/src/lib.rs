@@ -1,0 +1,24 @@
+//! # tiernet-node
+//!
+//! The full node: everything with IO on the node side. Logic lives in
+//! `tiernet-core`; this crate moves bytes and calls it.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`config`] | the TOML config file: options, defaults, validation, the commented default document |
+//! | [`cli`] | the command line (clap), flags that override the file |
+//! | [`behaviour`] | the libp2p behaviour: connection limits, identify, ping |
+//! | [`node`] | the node: key, swarm (TCP, Noise XX, Yamux), listeners, bootstrap dials, event loop, shutdown |
+//! | [`output`] | the stdout output contract that tests and tooling parse |
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod behaviour;
+pub mod cli;
+pub mod config;
+pub mod node;
+pub mod output;
+
+pub use config::{ConfigError, NodeConfig, ValidConfig};
+pub use node::{Node, NodeError};
+pub use output::{Report, Reporter};
