@@ -1,11 +1,21 @@
-//! The node's libp2p behaviour: connection limits, identify and ping.
-//! Handshake, peerstore and gossipsub join here later.
+//! The node's libp2p behaviour: connection limits, identify, ping and the
+//! `/tiernet/handshake/1` request-response protocol.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use libp2p::identity::PublicKey;
+use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{connection_limits, identify, ping};
+use tiernet_core::wire::proto;
+
+use crate::protocol::{HANDSHAKE_PROTOCOL, HandshakeCodec};
+
+/// How long a handshake may take before it fails.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent handshake streams per connection (one is normal).
+pub const HANDSHAKE_MAX_STREAMS: usize = 4;
 
 /// Protocol version announced by identify.
 pub const IDENTIFY_PROTOCOL: &str = "/tiernet/id/1.0.0";
@@ -34,6 +44,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Measures round-trip times and detects dead connections.
     pub ping: ping::Behaviour,
+    /// `/tiernet/handshake/1`: Hello ↔ Hello.
+    pub handshake: request_response::Behaviour<HandshakeCodec>,
 }
 
 impl Behaviour {
@@ -48,6 +60,12 @@ impl Behaviour {
                 identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), local_key).with_agent_version(agent_version()),
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
+            handshake: request_response::Behaviour::new(
+                [(HANDSHAKE_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(HANDSHAKE_TIMEOUT)
+                    .with_max_concurrent_streams(HANDSHAKE_MAX_STREAMS),
+            ),
         }
     }
 }
@@ -59,6 +77,14 @@ pub enum BehaviourEvent {
     Identify(Box<identify::Event>),
     /// A ping event.
     Ping(ping::Event),
+    /// A handshake event.
+    Handshake(Box<request_response::Event<proto::Hello, proto::HandshakeResponse>>),
+}
+
+impl From<request_response::Event<proto::Hello, proto::HandshakeResponse>> for BehaviourEvent {
+    fn from(event: request_response::Event<proto::Hello, proto::HandshakeResponse>) -> Self {
+        Self::Handshake(Box::new(event))
+    }
 }
 
 impl From<identify::Event> for BehaviourEvent {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
 use tiernet_core::wire::NetworkId;
 
-use crate::config::{ConfigError, NodeConfig, ValidConfig, parse_tcp_listen_addr};
+use crate::config::{ConfigError, ListenKind, NodeConfig, ValidConfig, parse_listen_addr, parse_tcp_listen_addr};
 
 /// tiernet full node: a reputation-tiered libp2p network for a BFT chain.
 ///
@@ -34,18 +34,77 @@ pub struct Cli {
     #[arg(long = "listen", value_name = "ADDR", value_parser = parse_tcp_listen_addr)]
     pub listen: Vec<Multiaddr>,
 
+    /// WebSocket listen multiaddr, repeatable; replaces `listen.ws` [default: /ip4/0.0.0.0/tcp/7701/ws]
+    #[arg(long = "listen-ws", value_name = "ADDR", value_parser = |s: &str| parse_listen_addr(ListenKind::Ws, s))]
+    pub listen_ws: Vec<Multiaddr>,
+
+    /// WebRTC-direct listen multiaddr, repeatable; replaces `listen.webrtc` [default: /ip4/0.0.0.0/udp/7702/webrtc-direct]
+    #[arg(long = "listen-webrtc", value_name = "ADDR", value_parser = |s: &str| parse_listen_addr(ListenKind::WebRtc, s))]
+    pub listen_webrtc: Vec<Multiaddr>,
+
+    /// Turn off the WebSocket and WebRTC-direct listeners (TCP only)
+    #[arg(long)]
+    pub tcp_only: bool,
+
+    /// Bootstrap peer multiaddr ending in /p2p/<PeerId>, repeatable; replaces `bootstrap` [default: none]
+    #[arg(long = "bootstrap", value_name = "ADDR")]
+    pub bootstrap: Vec<String>,
+
+    /// ZSI identity key file; overrides `identity_file` [default: <data_dir>/zsi_key if present]
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Genesis file; overrides `genesis_file` [default: <data_dir>/genesis.json if present]
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+
+    /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:9100]
+    #[arg(long, value_name = "ADDR")]
+    pub telemetry: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// The subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Start the node; stop it with SIGINT (Ctrl-C) or SIGTERM.
     Run,
     /// Print the default configuration as a commented TOML file.
     PrintConfig,
+    /// Prepare the data directory: config.toml, node_key and zsi_key.
+    ///
+    /// Writes <data_dir>/config.toml (refusing to overwrite one) with data_dir set to the directory's absolute
+    /// path, and creates <data_dir>/node_key and <data_dir>/zsi_key unless they exist (existing keys are kept).
+    /// Prints `peer_id: <PeerId>`, `zsi_id: <hex>` and `config: <path>`.
+    Init,
+    /// Write a development genesis: N validators plus optional registered members, each with a new ZSI key.
+    ///
+    /// Writes DIR/node-<i>/zsi_key (validators first, then members) and DIR/genesis.json; refuses to
+    /// overwrite any of them. Prints `identity: <name> <zsi_id> <tier> <key file>` per identity, then
+    /// `genesis: <path>`.
+    Genesis {
+        /// Output directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of validators (at least 1; validators plus members at most 256), each TL3
+        #[arg(long, value_name = "N")]
+        validators: usize,
+        /// Registered non-validator members: a comma list of their tiers, e.g. TL1,TL2,TL0 (TL0 = slashed) [default: none]
+        #[arg(long, value_name = "SPEC")]
+        members: Option<crate::commands::MemberSpec>,
+        /// Network id of the genesis [default: the global --network-id, else devnet]
+        #[arg(long = "network-id", value_name = "ID")]
+        network_id: Option<NetworkId>,
+        /// Voting power of each validator
+        #[arg(long, value_name = "P", default_value_t = crate::commands::DEFAULT_VALIDATOR_POWER, value_parser = clap::value_parser!(u64).range(1..))]
+        power: u64,
+        /// Genesis time, ms since the Unix epoch [default: now]
+        #[arg(long, value_name = "T")]
+        genesis_time_ms: Option<u64>,
+    },
 }
 
 impl Cli {
@@ -70,6 +129,29 @@ impl Cli {
         }
         if !self.listen.is_empty() {
             config.listen.tcp = self.listen.iter().map(ToString::to_string).collect();
+        }
+        if !self.listen_ws.is_empty() {
+            config.listen.ws = self.listen_ws.iter().map(ToString::to_string).collect();
+        }
+        if !self.listen_webrtc.is_empty() {
+            config.listen.webrtc = self.listen_webrtc.iter().map(ToString::to_string).collect();
+        }
+        if self.tcp_only {
+            config.listen.ws.clear();
+            config.listen.tls_ws.clear();
+            config.listen.webrtc.clear();
+        }
+        if !self.bootstrap.is_empty() {
+            config.bootstrap = self.bootstrap.clone();
+        }
+        if let Some(path) = &self.identity {
+            config.identity_file = path.display().to_string();
+        }
+        if let Some(path) = &self.genesis {
+            config.genesis_file = path.display().to_string();
+        }
+        if let Some(addr) = &self.telemetry {
+            config.telemetry.listen = addr.clone();
         }
     }
 }

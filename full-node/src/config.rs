@@ -27,6 +27,14 @@ pub const DEFAULT_NETWORK_ID: &str = "devnet";
 pub const DEFAULT_DATA_DIR: &str = ".tiernet/node";
 /// Default for `listen.tcp`.
 pub const DEFAULT_TCP_LISTEN: &str = "/ip4/0.0.0.0/tcp/7700";
+/// Default for `listen.ws`.
+pub const DEFAULT_WS_LISTEN: &str = "/ip4/0.0.0.0/tcp/7701/ws";
+/// Default for `listen.webrtc`.
+pub const DEFAULT_WEBRTC_LISTEN: &str = "/ip4/0.0.0.0/udp/7702/webrtc-direct";
+/// Default for `telemetry.listen`.
+pub const DEFAULT_TELEMETRY_LISTEN: &str = "127.0.0.1:9100";
+/// Default for `limits.max_peers`.
+pub const DEFAULT_MAX_PEERS: usize = 1024;
 /// Default for `limits.max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 128;
 /// Default for `limits.max_connections_per_peer`.
@@ -49,8 +57,21 @@ pub struct NodeConfig {
     /// store). Created if missing. Relative paths are relative to the working
     /// directory. Default `".tiernet/node"`.
     pub data_dir: PathBuf,
+    /// ZSI identity key file (see `tiernet-node init`). Empty: use
+    /// `<data_dir>/zsi_key` if it exists, else the node has no ZSI and is TL0
+    /// to its peers. A file named here must exist. Default `""`.
+    pub identity_file: String,
+    /// Genesis file (see `tiernet-node genesis`): the identity registry and
+    /// chain parameters. Empty: use `<data_dir>/genesis.json` if it exists,
+    /// else the registry is empty and every peer is TL0. A file named here
+    /// must exist. Default `""`.
+    pub genesis_file: String,
     /// Listen addresses, per transport.
     pub listen: ListenConfig,
+    /// TLS certificate for `listen.tls_ws`.
+    pub tls: TlsConfig,
+    /// The HTTP endpoint for `/metrics` and `/peers`.
+    pub telemetry: TelemetryConfig,
     /// Peers to dial on start, as multiaddrs ending in `/p2p/<PeerId>`.
     /// Default empty.
     pub bootstrap: Vec<String>,
@@ -68,6 +89,45 @@ pub struct ListenConfig {
     /// TCP listen multiaddrs, `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>`
     /// (port 0 picks a free port). Default `["/ip4/0.0.0.0/tcp/7700"]`.
     pub tcp: Vec<String>,
+    /// WebSocket listen multiaddrs for browsers, `/ip4/<ip>/tcp/<port>/ws`.
+    /// Default `["/ip4/0.0.0.0/tcp/7701/ws"]`.
+    pub ws: Vec<String>,
+    /// Secure WebSocket listen multiaddrs, `/ip4/<ip>/tcp/<port>/tls/ws`; need
+    /// `tls.cert_file` and `tls.key_file`. Default `[]`.
+    pub tls_ws: Vec<String>,
+    /// WebRTC-direct listen multiaddrs for browsers,
+    /// `/ip4/<ip>/udp/<port>/webrtc-direct`. The certificate is kept in the
+    /// store so the `/certhash` stays the same across restarts.
+    /// Default `["/ip4/0.0.0.0/udp/7702/webrtc-direct"]`.
+    pub webrtc: Vec<String>,
+}
+
+/// `[tls]`: certificate for secure WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Default `""`.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Default `""`.
+    pub key_file: String,
+}
+
+/// `[telemetry]`: the HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `ip:port` to serve `/metrics` (Prometheus) and `/peers` (JSON) on;
+    /// empty disables it. Port 0 picks a free port (printed as
+    /// `telemetry: http://…`). Default `"127.0.0.1:9100"`.
+    pub listen: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_TELEMETRY_LISTEN.to_owned(),
+        }
+    }
 }
 
 /// `[limits]`: bounds on connections.
@@ -82,6 +142,9 @@ pub struct LimitsConfig {
     /// Seconds a connection without any open stream is kept before it is
     /// closed. Default 60.
     pub idle_connection_timeout_secs: u64,
+    /// Most peers remembered in the peerstore; beyond it the least valuable
+    /// unbanned peer is forgotten. At least 1. Default 1024.
+    pub max_peers: usize,
 }
 
 impl Default for NodeConfig {
@@ -89,7 +152,11 @@ impl Default for NodeConfig {
         Self {
             network_id: DEFAULT_NETWORK_ID.to_owned(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            identity_file: String::new(),
+            genesis_file: String::new(),
             listen: ListenConfig::default(),
+            tls: TlsConfig::default(),
+            telemetry: TelemetryConfig::default(),
             bootstrap: Vec::new(),
             limits: LimitsConfig::default(),
             log: DEFAULT_LOG.to_owned(),
@@ -101,6 +168,9 @@ impl Default for ListenConfig {
     fn default() -> Self {
         Self {
             tcp: vec![DEFAULT_TCP_LISTEN.to_owned()],
+            ws: vec![DEFAULT_WS_LISTEN.to_owned()],
+            tls_ws: Vec::new(),
+            webrtc: vec![DEFAULT_WEBRTC_LISTEN.to_owned()],
         }
     }
 }
@@ -111,6 +181,7 @@ impl Default for LimitsConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             idle_connection_timeout_secs: DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS,
+            max_peers: DEFAULT_MAX_PEERS,
         }
     }
 }
@@ -122,8 +193,24 @@ pub struct ValidConfig {
     pub network_id: NetworkId,
     /// `data_dir`.
     pub data_dir: PathBuf,
+    /// `identity_file`, if set.
+    pub identity_file: Option<PathBuf>,
+    /// `genesis_file`, if set.
+    pub genesis_file: Option<PathBuf>,
     /// `listen.tcp`.
     pub listen_tcp: Vec<Multiaddr>,
+    /// `listen.ws`.
+    pub listen_ws: Vec<Multiaddr>,
+    /// `listen.tls_ws`.
+    pub listen_tls_ws: Vec<Multiaddr>,
+    /// `listen.webrtc`.
+    pub listen_webrtc: Vec<Multiaddr>,
+    /// `tls.cert_file` and `tls.key_file`, when both are set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `telemetry.listen`, unless disabled.
+    pub telemetry: Option<std::net::SocketAddr>,
+    /// `limits.max_peers`.
+    pub max_peers: usize,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// `limits.max_connections`.
@@ -140,6 +227,28 @@ impl ValidConfig {
     /// Where the node key lives: `<data_dir>/node_key`.
     pub fn node_key_path(&self) -> PathBuf {
         self.data_dir.join("node_key")
+    }
+
+    /// The ZSI key file to load, and whether it must exist (it must when
+    /// configured; the default `<data_dir>/zsi_key` is optional).
+    pub fn identity_path(&self) -> (PathBuf, bool) {
+        match &self.identity_file {
+            Some(path) => (path.clone(), true),
+            None => (self.data_dir.join("zsi_key"), false),
+        }
+    }
+
+    /// The genesis file to load, and whether it must exist.
+    pub fn genesis_path(&self) -> (PathBuf, bool) {
+        match &self.genesis_file {
+            Some(path) => (path.clone(), true),
+            None => (self.data_dir.join("genesis.json"), false),
+        }
+    }
+
+    /// Where the store lives: `<data_dir>/node.redb`.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("node.redb")
     }
 }
 
@@ -260,11 +369,52 @@ impl NodeConfig {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir".into(), "is empty; expected a directory path".into()));
         }
-        let mut listen_tcp = Vec::with_capacity(self.listen.tcp.len());
-        for (i, text) in self.listen.tcp.iter().enumerate() {
-            let key = format!("listen.tcp[{i}]");
-            listen_tcp.push(parse_tcp_listen_addr(text).map_err(|problem| invalid(key, problem))?);
+        let listen = |name: &str, texts: &[String], kind: ListenKind| {
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    parse_listen_addr(kind, text).map_err(|problem| invalid(format!("listen.{name}[{i}]"), problem))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let listen_tcp = listen("tcp", &self.listen.tcp, ListenKind::Tcp)?;
+        let listen_ws = listen("ws", &self.listen.ws, ListenKind::Ws)?;
+        let listen_tls_ws = listen("tls_ws", &self.listen.tls_ws, ListenKind::TlsWs)?;
+        let listen_webrtc = listen("webrtc", &self.listen.webrtc, ListenKind::WebRtc)?;
+        let tls = match (self.tls.cert_file.is_empty(), self.tls.key_file.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((PathBuf::from(&self.tls.cert_file), PathBuf::from(&self.tls.key_file))),
+            _ => {
+                return Err(invalid(
+                    "tls".into(),
+                    "only one of cert_file and key_file is set; expected both or neither".into(),
+                ));
+            }
+        };
+        if !listen_tls_ws.is_empty() && tls.is_none() {
+            return Err(invalid(
+                "listen.tls_ws".into(),
+                "is set but tls.cert_file and tls.key_file are not; expected a certificate for secure WebSocket".into(),
+            ));
         }
+        let telemetry = if self.telemetry.listen.is_empty() {
+            None
+        } else {
+            Some(self.telemetry.listen.parse::<std::net::SocketAddr>().map_err(|e| {
+                invalid(
+                    "telemetry.listen".into(),
+                    format!(
+                        "{:?} is not an ip:port ({e}); expected e.g. \"127.0.0.1:9100\", or \"\" to disable",
+                        self.telemetry.listen
+                    ),
+                )
+            })?)
+        };
+        if self.limits.max_peers == 0 {
+            return Err(invalid("limits.max_peers".into(), "is 0; expected at least 1".into()));
+        }
+        let optional_path = |text: &str| (!text.is_empty()).then(|| PathBuf::from(text));
         let mut bootstrap = Vec::with_capacity(self.bootstrap.len());
         for (i, text) in self.bootstrap.iter().enumerate() {
             let key = format!("bootstrap[{i}]");
@@ -303,7 +453,15 @@ impl NodeConfig {
         Ok(ValidConfig {
             network_id,
             data_dir: self.data_dir.clone(),
+            identity_file: optional_path(&self.identity_file),
+            genesis_file: optional_path(&self.genesis_file),
             listen_tcp,
+            listen_ws,
+            listen_tls_ws,
+            listen_webrtc,
+            tls,
+            telemetry,
+            max_peers: self.limits.max_peers,
             bootstrap,
             max_connections: self.limits.max_connections,
             max_connections_per_peer: self.limits.max_connections_per_peer,
@@ -313,21 +471,56 @@ impl NodeConfig {
     }
 }
 
-/// Parses a TCP listen address: `/ip4/<ip>/tcp/<port>` or
-/// `/ip6/<ip>/tcp/<port>`, nothing else. The error quotes the input and says
-/// what was expected.
-pub fn parse_tcp_listen_addr(text: &str) -> Result<Multiaddr, String> {
+/// The transports a listen address can be for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenKind {
+    /// `/ip4|ip6/<ip>/tcp/<port>`.
+    Tcp,
+    /// `/ip4|ip6/<ip>/tcp/<port>/ws`.
+    Ws,
+    /// `/ip4|ip6/<ip>/tcp/<port>/tls/ws`.
+    TlsWs,
+    /// `/ip4|ip6/<ip>/udp/<port>/webrtc-direct`.
+    WebRtc,
+}
+
+impl ListenKind {
+    fn shape(self) -> &'static str {
+        match self {
+            ListenKind::Tcp => "/ip4/<ip>/tcp/<port>",
+            ListenKind::Ws => "/ip4/<ip>/tcp/<port>/ws",
+            ListenKind::TlsWs => "/ip4/<ip>/tcp/<port>/tls/ws",
+            ListenKind::WebRtc => "/ip4/<ip>/udp/<port>/webrtc-direct",
+        }
+    }
+}
+
+/// Parses a listen address of one transport. The error quotes the input and
+/// says what was expected.
+pub fn parse_listen_addr(kind: ListenKind, text: &str) -> Result<Multiaddr, String> {
     let addr: Multiaddr = text.parse().map_err(|e| format!("{text:?} is not a multiaddr ({e})"))?;
-    let mut parts = addr.iter();
-    if !matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(Protocol::Ip4(_) | Protocol::Ip6(_)), Some(Protocol::Tcp(_)), None)
-    ) {
+    let parts: Vec<Protocol<'_>> = addr.iter().collect();
+    let ip = matches!(parts.first(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)));
+    let ok = ip
+        && matches!(
+            (kind, &parts[1..]),
+            (ListenKind::Tcp, [Protocol::Tcp(_)])
+                | (ListenKind::Ws, [Protocol::Tcp(_), Protocol::Ws(_)])
+                | (ListenKind::TlsWs, [Protocol::Tcp(_), Protocol::Tls, Protocol::Ws(_)])
+                | (ListenKind::WebRtc, [Protocol::Udp(_), Protocol::WebRTCDirect])
+        );
+    if !ok {
         return Err(format!(
-            "{text:?} is not a TCP listen address; expected /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>"
+            "{text:?} is not a {kind:?} listen address; expected {} (or /ip6/…)",
+            kind.shape()
         ));
     }
     Ok(addr)
+}
+
+/// Parses a TCP listen address (`--listen`).
+pub fn parse_tcp_listen_addr(text: &str) -> Result<Multiaddr, String> {
+    parse_listen_addr(ListenKind::Tcp, text)
 }
 
 /// Turns a toml error into [`ConfigError::Parse`] with the key, line and
@@ -385,6 +578,15 @@ network_id = "{DEFAULT_NETWORK_ID}"
 # Relative paths are relative to the working directory.
 data_dir = "{DEFAULT_DATA_DIR}"
 
+# ZSI identity key file (tiernet-node init writes <data_dir>/zsi_key). Empty:
+# use <data_dir>/zsi_key if it exists, else this node has no ZSI (TL0).
+identity_file = ""
+
+# Genesis file (tiernet-node genesis writes one): the identity registry that
+# gives peers their tiers. Empty: use <data_dir>/genesis.json if it exists,
+# else every peer is TL0.
+genesis_file = ""
+
 # Peers to dial on start: multiaddrs ending in /p2p/<PeerId>, e.g.
 # bootstrap = ["/ip4/192.0.2.10/tcp/7700/p2p/12D3KooW..."]
 bootstrap = []
@@ -397,6 +599,22 @@ log = "{DEFAULT_LOG}"
 # TCP listen addresses: /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>.
 # Port 0 picks a free port; an empty list means the node only dials out.
 tcp = ["{DEFAULT_TCP_LISTEN}"]
+# WebSocket for browsers: /ip4/<ip>/tcp/<port>/ws.
+ws = ["{DEFAULT_WS_LISTEN}"]
+# Secure WebSocket: /ip4/<ip>/tcp/<port>/tls/ws (needs [tls]).
+tls_ws = []
+# WebRTC-direct for browsers: /ip4/<ip>/udp/<port>/webrtc-direct. The
+# certificate is kept in the store, so the /certhash survives restarts.
+webrtc = ["{DEFAULT_WEBRTC_LISTEN}"]
+
+[tls]
+# PEM certificate chain and private key for listen.tls_ws.
+cert_file = ""
+key_file = ""
+
+[telemetry]
+# ip:port serving /metrics (Prometheus) and /peers (JSON); "" disables it.
+listen = "{DEFAULT_TELEMETRY_LISTEN}"
 
 [limits]
 # Most established connections in total, incoming and outgoing (at least 1).
@@ -405,6 +623,9 @@ max_connections = {DEFAULT_MAX_CONNECTIONS}
 max_connections_per_peer = {DEFAULT_MAX_CONNECTIONS_PER_PEER}
 # Seconds a connection with no open stream is kept before it is closed.
 idle_connection_timeout_secs = {DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS}
+# Most peers remembered in the peerstore (the least valuable unbanned one is
+# forgotten first).
+max_peers = {DEFAULT_MAX_PEERS}
 "#
     )
 }
@@ -494,7 +715,20 @@ mod tests {
     fn non_tcp_listen_address_is_rejected() {
         let message = invalid("[listen]\ntcp = [\"/ip4/127.0.0.1/udp/7700\"]\n");
         assert!(message.contains("listen.tcp[0]"), "{message}");
-        assert!(message.contains("not a TCP listen address"), "{message}");
+        assert!(message.contains("not a Tcp listen address"), "{message}");
+        let message = invalid("[listen]\nws = [\"/ip4/127.0.0.1/tcp/7701\"]\n");
+        assert!(
+            message.contains("listen.ws[0]") && message.contains("/tcp/<port>/ws"),
+            "{message}"
+        );
+        let message = invalid("[listen]\nwebrtc = [\"/ip4/127.0.0.1/udp/1/quic-v1\"]\n");
+        assert!(message.contains("listen.webrtc[0]"), "{message}");
+        let message = invalid("[listen]\ntls_ws = [\"/ip4/127.0.0.1/tcp/1/tls/ws\"]\n");
+        assert!(message.contains("tls.cert_file"), "{message}");
+        let message = invalid("[tls]\ncert_file = \"a.pem\"\n");
+        assert!(message.contains("tls: only one"), "{message}");
+        let message = invalid("[telemetry]\nlisten = \"localhost\"\n");
+        assert!(message.contains("telemetry.listen"), "{message}");
     }
 
     #[test]

@@ -15,9 +15,17 @@
 
 pub mod behaviour;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod handshake;
 pub mod node;
 pub mod output;
+pub mod peerstore;
+pub mod protocol;
+pub mod store;
+pub mod telemetry;
+pub mod transport;
+pub mod webrtc_cert;
 
 pub use config::{ConfigError, NodeConfig, ValidConfig};
 pub use node::{Node, NodeError};

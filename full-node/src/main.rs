@@ -6,16 +6,39 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tiernet_node::cli::{Cli, Command};
-use tiernet_node::config::default_config_toml;
+use tiernet_node::commands;
+use tiernet_node::config::{DEFAULT_NETWORK_ID, default_config_toml};
 use tiernet_node::{Node, Reporter};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match &cli.command {
         Command::PrintConfig => print_config(),
         Command::Run => run(&cli),
+        Command::Init => init(&cli),
+        Command::Genesis {
+            out,
+            validators,
+            members,
+            network_id,
+            power,
+            genesis_time_ms,
+        } => {
+            let network_id = network_id
+                .as_ref()
+                .or(cli.network_id.as_ref())
+                .map_or_else(|| DEFAULT_NETWORK_ID.to_owned(), ToString::to_string);
+            genesis(&commands::GenesisOptions {
+                out: out.clone(),
+                validators: *validators,
+                members: members.clone().unwrap_or_default().0,
+                network_id,
+                power: *power,
+                genesis_time_ms: *genesis_time_ms,
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +54,24 @@ fn print_config() -> anyhow::Result<()> {
     out.write_all(default_config_toml().as_bytes())
         .and_then(|()| out.flush())
         .context("cannot write to stdout")
+}
+
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+fn init(cli: &Cli) -> anyhow::Result<()> {
+    let config = cli.resolve_config()?;
+    let outcome = commands::init(&config.data_dir)?;
+    print_stdout(&outcome.to_string())
+}
+
+fn genesis(options: &commands::GenesisOptions) -> anyhow::Result<()> {
+    let outcome = commands::genesis(options)?;
+    print_stdout(&outcome.to_string())
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {

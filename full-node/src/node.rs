@@ -1,28 +1,64 @@
-//! The running node: its key, its swarm and the event loop.
+//! The running node: its keys, its store, its swarm and the event loop.
 //!
-//! [`Node::new`] loads (or on first start creates) the node key, reports the
-//! PeerId, builds the swarm (TCP, Noise XX, Yamux) and opens the listeners;
-//! [`Node::run`] dials the bootstrap peers and drives the swarm until the
-//! shutdown future completes, then closes the listeners and connections.
+//! [`Node::new`] loads (or on first start creates) the node key, loads the
+//! ZSI identity and the genesis registry if there are any, opens the store
+//! and the peerstore, builds the transports (TCP, WebSocket, WebRTC-direct)
+//! and opens the listeners. [`Node::run`] dials the bootstrap peers and the
+//! best known peers from the peerstore, runs the handshake on every new
+//! connection, and drives the swarm until the shutdown future completes;
+//! then it closes the listeners and connections and flushes the peerstore.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, InboundRequestId, OutboundFailure, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::{ListenError, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identify, noise, ping, tcp, yamux};
-use tiernet_core::identity::{KeyFileError, KeyOrigin, NodeKeypair};
+use libp2p::swarm::{ConnectionId, ListenError, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
+use tiernet_core::genesis::{Genesis, GenesisError};
+use tiernet_core::identity::registry::PeerStanding;
+use tiernet_core::identity::{KeyFileError, KeyOrigin, NodeKeypair, ZsiKeypair};
+use tiernet_core::reputation::{Outcome, PeerEvent, ReputationParams};
+use tiernet_core::tier::Tier;
+use tiernet_core::wire::proto::{self, handshake_response};
 use tracing::{debug, info, trace, warn};
 
-use crate::behaviour::{Behaviour, BehaviourEvent, Limits};
+use crate::behaviour::{Behaviour, BehaviourEvent, Limits, agent_version};
 use crate::config::ValidConfig;
+use crate::handshake::Handshake;
 use crate::output::{Report, Reporter};
+use crate::peerstore::Peerstore;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{PeerView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
+use crate::transport::{self, TransportError, TransportOptions, transport_name};
+use crate::webrtc_cert::{CertError, load_or_create_certificate};
 
 /// How long shutdown waits for listeners and connections to close cleanly
 /// before dropping them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How often batched peerstore changes are written.
+pub const PEERSTORE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many known peers from the peerstore are dialled on start.
+pub const REDIAL_ON_START: usize = 32;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A node that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +70,29 @@ pub enum NodeError {
     /// file, and a corrupt file was left untouched.
     #[error(transparent)]
     Key(#[from] KeyFileError),
-    /// The TCP/Noise/Yamux transport could not be built.
-    #[error("cannot set up the TCP transport with Noise")]
-    Transport(#[source] noise::Error),
+    /// The ZSI identity file could not be loaded.
+    #[error("identity file {0} (identity_file or --identity) does not exist; create one with `tiernet-node init`")]
+    MissingIdentity(PathBuf),
+    /// The genesis file is missing, unreadable or invalid.
+    #[error("genesis file {path}: {reason}")]
+    Genesis {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store or the peerstore could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The WebRTC certificate could not be loaded or created.
+    #[error(transparent)]
+    Certificate(#[from] CertError),
+    /// The transports could not be built.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The telemetry endpoint could not start.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
     /// A configured listen address could not be opened.
     #[error("cannot listen on {addr} (from listen.tcp or --listen): {reason}")]
     Listen {
@@ -54,7 +110,43 @@ pub struct Node {
     config: ValidConfig,
     reporter: Reporter,
     listeners: HashSet<ListenerId>,
+    listen_addrs: Vec<Multiaddr>,
     shutting_down: bool,
+    handshake: Handshake,
+    peerstore: Peerstore,
+    /// Connected peers: their connections (with the transport of each) and
+    /// their standing once a handshake verified it.
+    live: HashMap<PeerId, LivePeer>,
+    /// Inbound handshakes we rejected: the peer is disconnected once the
+    /// rejection has been sent.
+    rejected: HashSet<InboundRequestId>,
+    /// Peers to disconnect once their rejection grace period is over;
+    /// bounded by the connection limit, since each needs a connection.
+    delayed_disconnects: futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, PeerId>>,
+    registry: Arc<Mutex<Registry>>,
+    libp2p_metrics: Libp2pMetrics,
+    queries: mpsc::Receiver<TelemetryQuery>,
+    query_sender: mpsc::Sender<TelemetryQuery>,
+}
+
+/// Telemetry queries waiting for the event loop.
+const TELEMETRY_QUEUE: usize = 16;
+
+/// After a rejected handshake, the peer gets this long to read the rejection
+/// before it is disconnected (closing at once can drop the answer in flight).
+pub const REJECTION_GRACE: Duration = Duration::from_millis(500);
+
+/// A connected peer.
+#[derive(Debug, Default)]
+struct LivePeer {
+    connections: HashMap<ConnectionId, &'static str>,
+    standing: Option<PeerStanding>,
+}
+
+impl LivePeer {
+    fn transports(&self) -> BTreeSet<&'static str> {
+        self.connections.values().copied().collect()
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -83,50 +175,113 @@ impl Node {
         }
         reporter.report(Report::PeerId(peer_id));
 
+        let identity = load_identity(&config)?;
+        if let Some(identity) = &identity {
+            info!(zsi_id = %identity.zsi_id(), "loaded the ZSI identity");
+            reporter.report(Report::ZsiId(identity.zsi_id()));
+        } else {
+            info!("no ZSI identity: this node is an observer (TL0) to its peers");
+        }
+        let genesis = load_genesis(&config)?;
+        match &genesis {
+            Some(g) => info!(
+                identities = g.registry.len(),
+                validators = g.validators.validators.len(),
+                "loaded genesis"
+            ),
+            None => warn!("no genesis file: the identity registry is empty and every peer is TL0"),
+        }
+        let handshake = Handshake::new(
+            config.network_id.clone(),
+            peer_id,
+            identity,
+            genesis.as_ref(),
+            agent_version(),
+        );
+
+        let store = Store::open(&config.store_path())?;
+        let peerstore = Peerstore::open(store.clone(), config.max_peers, ReputationParams::default())?;
+        info!(known_peers = peerstore.len(), "opened the peerstore");
+        let webrtc_certificate = if config.listen_webrtc.is_empty() {
+            None
+        } else {
+            let (certificate, created) = load_or_create_certificate(&store)?;
+            info!(created, fingerprint = ?certificate.fingerprint(), "WebRTC certificate");
+            Some(certificate)
+        };
+        let websocket_tls = match &config.tls {
+            Some((cert, key)) => Some(transport::load_websocket_tls(cert, key)?),
+            None => None,
+        };
+        let libp2p_key = key.to_libp2p();
+        let transport = transport::build(
+            &libp2p_key,
+            TransportOptions {
+                webrtc_certificate,
+                websocket_tls,
+            },
+        )?;
         let limits = Limits {
             max_connections: config.max_connections,
             max_connections_per_peer: config.max_connections_per_peer,
         };
-        let idle = config.idle_connection_timeout;
-        let Ok(builder) = SwarmBuilder::with_existing_identity(key.to_libp2p())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(NodeError::Transport)?
-            .with_behaviour(|key| Behaviour::new(key.public(), limits));
-        let swarm = builder
-            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-            .build();
+        let behaviour = Behaviour::new(libp2p_key.public(), limits);
+        let swarm = Swarm::new(
+            transport,
+            behaviour,
+            peer_id,
+            libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(config.idle_connection_timeout),
+        );
 
+        let mut registry = Registry::with_prefix("tiernet");
+        let libp2p_metrics = Libp2pMetrics::new(registry.sub_registry_with_prefix("libp2p"));
+        let (query_sender, queries) = mpsc::channel(TELEMETRY_QUEUE);
         let mut node = Self {
+            registry: Arc::new(Mutex::new(registry)),
+            libp2p_metrics,
+            queries,
+            query_sender,
             swarm,
             peer_id,
             config,
             reporter,
             listeners: HashSet::new(),
+            listen_addrs: Vec::new(),
             shutting_down: false,
+            handshake,
+            peerstore,
+            live: HashMap::new(),
+            rejected: HashSet::new(),
+            delayed_disconnects: futures::stream::FuturesUnordered::new(),
         };
         // libp2p-tcp binds its listeners with SO_REUSEPORT, so a port that
         // another process (e.g. a second node) listens on would be shared
         // silently. Probe each fixed port with a plain bind first, before any
         // of our own listeners exist, to turn that into an error.
-        for addr in &node.config.listen_tcp {
+        let all_listen: Vec<Multiaddr> = [
+            &node.config.listen_tcp,
+            &node.config.listen_ws,
+            &node.config.listen_tls_ws,
+            &node.config.listen_webrtc,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        for addr in &all_listen {
             probe_tcp_port(addr).map_err(|e| NodeError::Listen {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
         }
-        for addr in node.config.listen_tcp.clone() {
+        for addr in all_listen.clone() {
             let id = node.swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen {
                 reason: transport_error_reason(&e),
                 addr,
             })?;
             node.listeners.insert(id);
         }
-        if node.config.listen_tcp.is_empty() {
+        if all_listen.is_empty() {
             warn!("no listen addresses configured: this node only dials out");
         }
         Ok(node)
@@ -154,15 +309,36 @@ impl Node {
             }
         }
 
+        self.redial_known_peers();
+        let telemetry = match self.config.telemetry {
+            Some(addr) => {
+                let server = TelemetryServer::start(addr, self.registry.clone(), self.query_sender.clone()).await?;
+                self.reporter.report(Report::Telemetry(server.local_addr()));
+                Some(server)
+            }
+            None => None,
+        };
+
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut flush = tokio::time::interval(PEERSTORE_FLUSH_INTERVAL);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 event = futures::StreamExt::select_next_some(&mut self.swarm) => self.handle_event(event),
+                _ = flush.tick() => self.flush_peerstore(),
+                Some(query) = self.queries.recv() => self.answer(query),
+                Some(peer) = futures::StreamExt::next(&mut self.delayed_disconnects) => {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
             }
         }
         info!("shutting down");
+        if let Some(telemetry) = telemetry {
+            telemetry.shutdown().await;
+        }
         self.close().await;
+        self.flush_peerstore();
         info!("shut down");
         Ok(())
     }
@@ -195,13 +371,18 @@ impl Node {
     }
 
     fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.libp2p_metrics.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
+                self.listen_addrs.push(address.clone());
                 let full = address.with_p2p(self.peer_id).unwrap_or_else(|a| a);
                 info!(address = %full, "listening");
                 self.reporter.report(Report::Listening(full));
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => info!(%address, "listen address expired"),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+                info!(%address, "listen address expired");
+            }
             SwarmEvent::ListenerClosed {
                 listener_id,
                 addresses,
@@ -236,10 +417,13 @@ impl Node {
                 }
                 if self.shutting_down {
                     self.swarm.close_connection(connection_id);
+                    return;
                 }
+                self.on_connection(peer_id, connection_id, &endpoint);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 endpoint,
                 num_established,
                 cause,
@@ -253,7 +437,12 @@ impl Node {
                     %cause,
                     "connection closed"
                 );
+                if let Some(live) = self.live.get_mut(&peer_id) {
+                    live.connections.remove(&connection_id);
+                }
                 if num_established == 0 {
+                    self.live.remove(&peer_id);
+                    self.peerstore.observe(peer_id, now_ms());
                     self.reporter.report(Report::Disconnected(peer_id));
                 }
             }
@@ -270,24 +459,296 @@ impl Node {
                 warn!(peer = ?peer_id, error = %error, "outgoing connection failed");
             }
             SwarmEvent::Dialing { peer_id, .. } => debug!(peer = ?peer_id, "dialing"),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => handle_identify(*event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.handle_identify(*event),
+            SwarmEvent::Behaviour(BehaviourEvent::Handshake(event)) => self.handle_handshake(*event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => handle_ping(event),
             other => trace!(event = ?other, "swarm event"),
         }
     }
 }
 
-fn handle_identify(event: identify::Event) {
-    match event {
-        identify::Event::Received { peer_id, info, .. } => info!(
-            peer = %peer_id,
-            agent = %info.agent_version,
-            protocol = %info.protocol_version,
-            "peer identified"
-        ),
-        identify::Event::Error { peer_id, error, .. } => debug!(peer = %peer_id, error = %error, "identify failed"),
-        other => trace!(event = ?other, "identify"),
+impl Node {
+    /// A new connection: refuse banned peers, remember the peer, and (as the
+    /// dialer, once per peer) start the handshake.
+    fn on_connection(&mut self, peer: PeerId, connection: ConnectionId, endpoint: &ConnectedPoint) {
+        let now = now_ms();
+        if let Some(until_ms) = self.peerstore.banned_until(&peer, now) {
+            info!(%peer, until_ms, "banned peer connected; closing the connection");
+            self.swarm.close_connection(connection);
+            return;
+        }
+        let address = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => address,
+            ConnectedPoint::Listener { local_addr, .. } => local_addr,
+        };
+        let live = self.live.entry(peer).or_default();
+        live.connections.insert(connection, transport_name(address));
+        self.peerstore.observe(peer, now);
+        if endpoint.is_dialer() && live.standing.is_none() && live.connections.len() == 1 {
+            let hello = self.handshake.hello_for(&peer, now);
+            self.swarm.behaviour_mut().handshake.send_request(&peer, hello);
+        }
     }
+
+    fn handle_identify(&mut self, event: identify::Event) {
+        self.libp2p_metrics.record(&event);
+        match event {
+            identify::Event::Received { peer_id, info, .. } => {
+                info!(
+                    peer = %peer_id,
+                    agent = %info.agent_version,
+                    protocol = %info.protocol_version,
+                    "peer identified"
+                );
+                let dialable = info.listen_addrs.into_iter().filter(is_dialable);
+                self.peerstore.add_addresses(peer_id, dialable, now_ms());
+            }
+            identify::Event::Error { peer_id, error, .. } => debug!(peer = %peer_id, error = %error, "identify failed"),
+            other => trace!(event = ?other, "identify"),
+        }
+    }
+
+    fn handle_handshake(&mut self, event: request_response::Event<proto::Hello, proto::HandshakeResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request_id,
+                    request,
+                    channel,
+                } => self.on_hello_request(peer, request_id, &request, channel),
+                request_response::Message::Response { response, .. } => self.on_hello_response(peer, response),
+            },
+            request_response::Event::OutboundFailure { peer, error, .. } => match error {
+                OutboundFailure::UnsupportedProtocols => {
+                    info!(%peer, "peer does not speak /tiernet/handshake/1; it stays TL0");
+                }
+                error => debug!(%peer, %error, "handshake request failed"),
+            },
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                debug!(%peer, %error, "inbound handshake failed");
+                if self.rejected.remove(&request_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
+            request_response::Event::ResponseSent { peer, request_id, .. } => {
+                if self.rejected.remove(&request_id) {
+                    info!(%peer, "disconnecting after a rejected handshake");
+                    self.delayed_disconnects.push(Box::pin(async move {
+                        tokio::time::sleep(REJECTION_GRACE).await;
+                        peer
+                    }));
+                }
+            }
+        }
+    }
+
+    /// A peer sent its Hello: verify it, answer with ours or a rejection.
+    fn on_hello_request(
+        &mut self,
+        peer: PeerId,
+        request_id: InboundRequestId,
+        hello: &proto::Hello,
+        channel: ResponseChannel<proto::HandshakeResponse>,
+    ) {
+        let now = now_ms();
+        let response = match self.handshake.check(&peer, hello, now) {
+            Ok((verified, standing)) => {
+                self.accept_standing(peer, standing, &verified.agent, now);
+                handshake_response::Result::Hello(self.handshake.hello_for(&peer, now))
+            }
+            Err(error) => {
+                warn!(%peer, %error, "rejected a Hello");
+                self.penalise(peer, PeerEvent::FailedHandshake, now);
+                self.rejected.insert(request_id);
+                handshake_response::Result::Rejected(error.to_string())
+            }
+        };
+        let response = proto::HandshakeResponse { result: Some(response) };
+        if self
+            .swarm
+            .behaviour_mut()
+            .handshake
+            .send_response(channel, response)
+            .is_err()
+        {
+            debug!(%peer, "handshake response channel closed before the answer");
+            self.rejected.remove(&request_id);
+        }
+    }
+
+    /// The answer to our Hello.
+    fn on_hello_response(&mut self, peer: PeerId, response: proto::HandshakeResponse) {
+        let now = now_ms();
+        match response.result {
+            Some(handshake_response::Result::Hello(hello)) => match self.handshake.check(&peer, &hello, now) {
+                Ok((verified, standing)) => self.accept_standing(peer, standing, &verified.agent, now),
+                Err(error) => {
+                    warn!(%peer, %error, "peer answered with an invalid Hello; disconnecting");
+                    self.penalise(peer, PeerEvent::FailedHandshake, now);
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            },
+            Some(handshake_response::Result::Rejected(reason)) => {
+                warn!(%peer, %reason, "peer rejected our Hello");
+            }
+            None => debug!(%peer, "empty handshake response"),
+        }
+    }
+
+    fn accept_standing(&mut self, peer: PeerId, standing: PeerStanding, agent: &str, now: u64) {
+        info!(%peer, tier = %standing.tier, zsi_id = ?standing.zsi_id, basis = ?standing.basis, "handshake verified");
+        if let Err(error) = self
+            .peerstore
+            .set_identity(peer, standing.zsi_id, standing.tier, agent, now)
+        {
+            warn!(%peer, %error, "cannot persist the peer's identity");
+        }
+        self.reporter.report(Report::Handshake {
+            peer,
+            tier: standing.tier,
+            zsi_id: standing.zsi_id,
+        });
+        self.live.entry(peer).or_default().standing = Some(standing);
+    }
+
+    /// Records a local reputation event; a resulting ban disconnects the peer.
+    fn penalise(&mut self, peer: PeerId, event: PeerEvent, now: u64) {
+        match self.peerstore.record_event(peer, event, now) {
+            Ok(Outcome::Banned { until_ms, offences }) => {
+                warn!(%peer, until_ms, offences, reason = event.label(), "peer banned");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Ok(outcome) => debug!(%peer, reason = event.label(), ?outcome, "reputation event"),
+            Err(error) => warn!(%peer, %error, "cannot persist a reputation event"),
+        }
+    }
+
+    /// The peer's tier now: from its verified standing, TL0 otherwise.
+    pub fn tier_of(&self, peer: &PeerId) -> Tier {
+        self.live
+            .get(peer)
+            .and_then(|l| l.standing.as_ref())
+            .map_or(Tier::TL0, |s| s.tier)
+    }
+
+    /// Dials the best known peers from the peerstore.
+    fn redial_known_peers(&mut self) {
+        let bootstrap: HashSet<PeerId> = self.config.bootstrap.iter().map(|(p, _)| *p).collect();
+        for (peer, addrs) in self.peerstore.dial_candidates(now_ms(), REDIAL_ON_START) {
+            if peer == self.peer_id || bootstrap.contains(&peer) {
+                continue;
+            }
+            let count = addrs.len();
+            match self.swarm.dial(DialOpts::peer_id(peer).addresses(addrs).build()) {
+                Ok(()) => info!(%peer, addresses = count, "redialling a known peer"),
+                Err(error) => debug!(%peer, %error, "cannot redial a known peer"),
+            }
+        }
+    }
+
+    /// Answers a telemetry query from the current state.
+    fn answer(&mut self, query: TelemetryQuery) {
+        let now = now_ms();
+        match query {
+            TelemetryQuery::Peers(reply) => {
+                let peers = self
+                    .peerstore
+                    .iter()
+                    .map(|record| {
+                        let live = self.live.get(&record.peer_id);
+                        PeerView {
+                            peer_id: record.peer_id.to_string(),
+                            zsi_id: record.zsi_id.map(|z| z.to_string()),
+                            tier: record.tier.label().to_owned(),
+                            score: record.reputation.score(now, self.peerstore.params()),
+                            banned_until_ms: record.reputation.banned_until(now),
+                            connected: live.is_some(),
+                            transports: live
+                                .map(|l| l.transports().into_iter().map(str::to_owned).collect())
+                                .unwrap_or_default(),
+                            addrs: record.addrs.iter().map(ToString::to_string).collect(),
+                            agent: record.agent.clone(),
+                            last_seen_ms: record.last_seen_ms,
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            TelemetryQuery::Status(reply) => {
+                let _ = reply.send(StatusView {
+                    peer_id: self.peer_id.to_string(),
+                    network_id: self.config.network_id.to_string(),
+                    zsi_id: self.handshake.zsi_id().map(|z| z.to_string()),
+                    listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
+                    connected_peers: self.live.len(),
+                });
+            }
+        }
+    }
+
+    fn flush_peerstore(&mut self) {
+        match self.peerstore.flush() {
+            Ok(0) => {}
+            Ok(n) => trace!(records = n, "peerstore flushed"),
+            Err(error) => warn!(%error, "cannot flush the peerstore"),
+        }
+    }
+}
+
+/// Whether an address another peer announced is worth dialling later.
+fn is_dialable(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => !ip.is_unspecified(),
+        Some(Protocol::Ip6(ip)) => !ip.is_unspecified(),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_)) => true,
+        _ => false,
+    }
+}
+
+/// Loads the ZSI identity, if configured or present at the default path.
+fn load_identity(config: &ValidConfig) -> Result<Option<ZsiKeypair>, NodeError> {
+    let (path, required) = config.identity_path();
+    match ZsiKeypair::load(&path)? {
+        Some(identity) => Ok(Some(identity)),
+        None if required => Err(NodeError::MissingIdentity(path)),
+        None => Ok(None),
+    }
+}
+
+/// Loads the genesis file, if configured or present at the default path, and
+/// checks that it is for the configured network.
+fn load_genesis(config: &ValidConfig) -> Result<Option<Genesis>, NodeError> {
+    let (path, required) = config.genesis_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => {
+            return Err(NodeError::Genesis {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let genesis = Genesis::from_json(&text).map_err(|e: GenesisError| NodeError::Genesis {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if genesis.network != config.network_id {
+        return Err(NodeError::Genesis {
+            path,
+            reason: format!(
+                "it is for network {:?} but this node is configured for {:?} (network_id)",
+                genesis.network.as_str(),
+                config.network_id.as_str()
+            ),
+        });
+    }
+    Ok(Some(genesis))
 }
 
 fn handle_ping(event: ping::Event) {

@@ -7,6 +7,9 @@
 //! | `listening: <multiaddr>/p2p/<PeerId>` | for every new listen address |
 //! | `connected: <PeerId>` | when the first connection to a peer is established |
 //! | `disconnected: <PeerId>` | when the last connection to a peer has closed |
+//! | `zsi_id: <hex>` | once, when the node has a ZSI identity |
+//! | `handshake: <PeerId> <tier> <zsi hex or ->` | when a peer's Hello verified |
+//! | `telemetry: http://<ip:port>` | when the telemetry endpoint is up |
 //!
 //! Lines are only ever added to this contract, never changed.
 
@@ -14,6 +17,8 @@ use std::fmt;
 use std::io::Write;
 
 use libp2p::{Multiaddr, PeerId};
+use tiernet_core::identity::ZsiId;
+use tiernet_core::tier::Tier;
 use tokio::sync::mpsc;
 
 /// One line of the output contract.
@@ -27,6 +32,19 @@ pub enum Report {
     Connected(PeerId),
     /// `disconnected: <PeerId>`: no connection to this peer is left.
     Disconnected(PeerId),
+    /// `zsi_id: <hex>`: this node's ZSI identity.
+    ZsiId(ZsiId),
+    /// `handshake: <PeerId> <tier> <zsi or ->`: a peer's Hello verified.
+    Handshake {
+        /// The peer.
+        peer: PeerId,
+        /// Its tier from the registry.
+        tier: Tier,
+        /// Its proven ZSI.
+        zsi_id: Option<ZsiId>,
+    },
+    /// `telemetry: http://<addr>`: the telemetry endpoint is serving.
+    Telemetry(std::net::SocketAddr),
 }
 
 impl fmt::Display for Report {
@@ -36,6 +54,12 @@ impl fmt::Display for Report {
             Report::Listening(addr) => write!(f, "listening: {addr}"),
             Report::Connected(peer) => write!(f, "connected: {peer}"),
             Report::Disconnected(peer) => write!(f, "disconnected: {peer}"),
+            Report::ZsiId(zsi) => write!(f, "zsi_id: {zsi}"),
+            Report::Handshake { peer, tier, zsi_id } => match zsi_id {
+                Some(zsi) => write!(f, "handshake: {peer} {tier} {zsi}"),
+                None => write!(f, "handshake: {peer} {tier} -"),
+            },
+            Report::Telemetry(addr) => write!(f, "telemetry: http://{addr}"),
         }
     }
 }

@@ -28,7 +28,7 @@ fn sigterm_is_a_clean_exit_and_the_peer_id_survives_a_restart() {
 
     let mut node = start(&data, &[]);
     let peer_id = node.wait_for("peer_id");
-    let listening = node.wait_for("listening");
+    let listening = node.tcp_addr();
     assert!(listening.starts_with("/ip4/127.0.0.1/tcp/"), "{listening}");
     assert!(listening.ends_with(&format!("/p2p/{peer_id}")), "{listening}");
     node.terminate();
@@ -49,7 +49,7 @@ fn sigterm_is_a_clean_exit_and_the_peer_id_survives_a_restart() {
 fn a_port_in_use_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = start(&dir.path().join("a"), &[]);
-    let a_addr = a.wait_for("listening");
+    let a_addr = a.tcp_addr();
     let port = a_addr.split('/').nth(4).unwrap().to_owned();
 
     let taken = format!("/ip4/127.0.0.1/tcp/{port}");
@@ -120,7 +120,7 @@ fn a_node_connects_to_its_bootstrap_peer() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = start(&dir.path().join("a"), &[]);
     let a_id = a.wait_for("peer_id");
-    let a_addr = a.wait_for("listening");
+    let a_addr = a.tcp_addr();
 
     let config = dir.path().join("b.toml");
     std::fs::write(&config, format!("bootstrap = [\"{a_addr}\"]\n")).unwrap();

@@ -311,7 +311,8 @@ mod tests {
         let hello = build_hello(Some(&s.alice), &info(&s, 100), &s.alice_peer, &s.bob_peer);
         let c = check(&s, s.alice_peer, s.bob_peer, 100);
         let mallory = ZsiKeypair::from_seed(b"mallory").unwrap().public();
-        let mutations: Vec<(&str, Box<dyn Fn(&mut proto::Hello)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut proto::Hello)>;
+        let mutations: Vec<(&str, Mutation)> = vec![
             ("network_id", Box::new(|h| h.network_id = "devnet2".into())),
             ("zsi_id", Box::new(|h| h.zsi_id[0] ^= 1)),
             (

@@ -23,12 +23,25 @@ pub struct NodeProcess {
     pub seen: Vec<String>,
 }
 
+/// Listener flags every test node gets.
+pub const LOOPBACK_LISTENERS: &[&str] = &[
+    "--listen-ws",
+    "/ip4/127.0.0.1/tcp/0/ws",
+    "--listen-webrtc",
+    "/ip4/127.0.0.1/udp/0/webrtc-direct",
+    "--telemetry",
+    "127.0.0.1:0",
+];
+
 impl NodeProcess {
-    /// Starts `tiernet-node --data-dir <data_dir> <args...>`.
+    /// Starts `tiernet-node --data-dir <data_dir> <loopback listeners> <args...>`:
+    /// WebSocket, WebRTC-direct and telemetry on 127.0.0.1 with free ports, so
+    /// tests never collide on the default ports.
     pub fn start(data_dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tiernet-node"))
             .arg("--data-dir")
             .arg(data_dir)
+            .args(LOOPBACK_LISTENERS)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -90,6 +103,36 @@ impl NodeProcess {
                 }
             }
         }
+    }
+
+    /// The value of a `<prefix>: <value>` line for which `matches` holds,
+    /// looking at lines already seen first.
+    pub fn wait_for_matching(&mut self, prefix: &str, matches: impl Fn(&str) -> bool) -> String {
+        let tag = format!("{prefix}: ");
+        if let Some(value) = self
+            .seen
+            .iter()
+            .filter_map(|l| l.strip_prefix(&tag))
+            .find(|v| matches(v))
+        {
+            return value.to_owned();
+        }
+        loop {
+            let value = self.wait_for(prefix);
+            if matches(&value) {
+                return value;
+            }
+        }
+    }
+
+    /// The node's plain TCP listen address (with `/p2p/`).
+    pub fn tcp_addr(&mut self) -> String {
+        self.wait_for_matching("listening", |a| a.contains("/tcp/") && !a.contains("/ws"))
+    }
+
+    /// The node's listen address for a transport marker such as `/ws/` or `/webrtc-direct/`.
+    pub fn addr_with(&mut self, marker: &str) -> String {
+        self.wait_for_matching("listening", |a| a.contains(marker))
     }
 
     /// Sends SIGTERM.
@@ -156,4 +199,70 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `GET http://<addr><path>` over a plain TCP socket: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to telemetry");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The node's peers as `/peers` shows them.
+pub fn peers(telemetry: &str) -> Vec<tiernet_node::telemetry::PeerView> {
+    let (status, body) = http_get(telemetry, "/peers");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /peers JSON ({e}): {body}"))
+}
+
+/// Polls `/peers` until `done` holds or [`TIMEOUT`] passes; returns the last answer.
+pub fn wait_for_peers(
+    telemetry: &str,
+    what: &str,
+    done: impl Fn(&[tiernet_node::telemetry::PeerView]) -> bool,
+) -> Vec<tiernet_node::telemetry::PeerView> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let peers = peers(telemetry);
+        if done(&peers) {
+            return peers;
+        }
+        if Instant::now() > deadline {
+            panic!("{what}: not reached within {TIMEOUT:?}; /peers = {peers:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `tiernet-node genesis --out <dir> <args...>` and checks it succeeded.
+pub fn genesis(dir: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tiernet-node"))
+        .arg("genesis")
+        .arg("--out")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run tiernet-node genesis");
+    assert!(
+        output.status.success(),
+        "genesis failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,446 @@
+//! The telemetry HTTP endpoint the node serves on `telemetry.listen`
+//! (loopback by default; it is unauthenticated and read-only).
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /metrics` | the Prometheus registry in the OpenMetrics text format |
+//! | `GET /peers` | JSON array of [`PeerView`] |
+//! | `GET /status` | JSON [`StatusView`] |
+//! | anything else | `404 Not Found` with a short text (`405` for another method on a known path) |
+//!
+//! The node's event loop owns the peer state; the handlers ask it over a
+//! bounded channel of [`TelemetryQuery`] and wait at most [`QUERY_TIMEOUT`]
+//! (sending and answering together). A node that does not answer in time, or
+//! that has stopped, gives `503 Service Unavailable` with a message. No
+//! request bodies are read; hyper's default header limits apply.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How long a handler waits for the node to take and answer a query.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long [`TelemetryServer::shutdown`] waits for open requests to finish
+/// before it aborts the server task.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The content type of `/metrics`.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A peer as /peers shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct PeerView {
+    /// The peer's PeerId.
+    pub peer_id: String,
+    /// Its proven ZSI id (hex), if its handshake succeeded with one.
+    pub zsi_id: Option<String>,
+    /// Its tier, `"TL0"` .. `"TL5"`.
+    pub tier: String,
+    /// Its local peer score.
+    pub score: f64,
+    /// End of its ban, ms since the Unix epoch, if banned.
+    pub banned_until_ms: Option<u64>,
+    /// Whether a connection to it is open.
+    pub connected: bool,
+    /// Transports of its open connections, e.g. `"tcp"`, `"ws"`, `"webrtc-direct"`.
+    pub transports: Vec<String>,
+    /// Its known addresses (multiaddrs).
+    pub addrs: Vec<String>,
+    /// Its agent version as identify reported it (empty if unknown).
+    pub agent: String,
+    /// When it was last seen, ms since the Unix epoch.
+    pub last_seen_ms: u64,
+}
+
+/// The node as /status shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StatusView {
+    /// This node's PeerId.
+    pub peer_id: String,
+    /// The network id.
+    pub network_id: String,
+    /// This node's ZSI id (hex), if it has one.
+    pub zsi_id: Option<String>,
+    /// The addresses it listens on (multiaddrs).
+    pub listen_addrs: Vec<String>,
+    /// Number of peers with an open connection.
+    pub connected_peers: usize,
+}
+
+/// What the HTTP handlers ask the node's event loop (which owns the state).
+/// The event loop answers on the enclosed sender; dropping it unanswered
+/// gives the client a 503.
+#[derive(Debug)]
+pub enum TelemetryQuery {
+    /// All peers in the peerstore.
+    Peers(oneshot::Sender<Vec<PeerView>>),
+    /// The node's own status.
+    Status(oneshot::Sender<StatusView>),
+}
+
+/// The telemetry server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The address could not be bound.
+    #[error("cannot listen for telemetry on {addr} (telemetry.listen); expected a free local ip:port")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bound socket's address could not be read.
+    #[error("cannot read the local address of the telemetry listener bound to {addr}")]
+    LocalAddr {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone)]
+struct AppState {
+    registry: Arc<Mutex<Registry>>,
+    queries: mpsc::Sender<TelemetryQuery>,
+}
+
+/// The running telemetry HTTP server: its bound address and its task.
+/// Dropping it without [`shutdown`](TelemetryServer::shutdown) aborts the task.
+#[derive(Debug)]
+pub struct TelemetryServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TelemetryServer {
+    /// Binds `addr` (port 0 picks a free port) and serves `GET /metrics`,
+    /// `GET /peers` and `GET /status` (see the [module docs](self)).
+    ///
+    /// `registry` is behind a `std::sync::Mutex` so that the node may register
+    /// metrics after the server has started; the lock is held only while one
+    /// `/metrics` answer is encoded. `queries` is the bounded channel into the
+    /// node's event loop.
+    pub async fn start(
+        addr: SocketAddr,
+        registry: Arc<Mutex<Registry>>,
+        queries: mpsc::Sender<TelemetryQuery>,
+    ) -> Result<TelemetryServer, TelemetryError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| TelemetryError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| TelemetryError::LocalAddr { addr, source })?;
+        let app = router(AppState { registry, queries });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                // A dropped sender is a stop too.
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(%local_addr, error = %e, "telemetry server failed");
+            }
+        });
+        tracing::info!(%local_addr, "telemetry listening");
+        Ok(TelemetryServer {
+            local_addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and waits up to [`SHUTDOWN_TIMEOUT`] for
+    /// open requests to finish; after that the server task is aborted.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err()
+        {
+            tracing::warn!(local_addr = %self.local_addr, "telemetry server did not stop in time; aborting it");
+            task.abort();
+        }
+    }
+}
+
+impl Drop for TelemetryServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/peers", get(peers))
+        .route("/status", get(status))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut body = String::new();
+    let encoded = match state.registry.lock() {
+        Ok(registry) => prometheus_client::encoding::text::encode(&mut body, &registry),
+        // A panic while holding the lock does not corrupt the registry.
+        Err(poisoned) => prometheus_client::encoding::text::encode(&mut body, &poisoned.into_inner()),
+    };
+    match encoded {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot encode the metrics");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics\n").into_response()
+        }
+    }
+}
+
+/// Sends a query built around a fresh oneshot and waits for the answer,
+/// all within [`QUERY_TIMEOUT`].
+async fn ask<T>(
+    queries: &mpsc::Sender<TelemetryQuery>,
+    what: &str,
+    make: impl FnOnce(oneshot::Sender<T>) -> TelemetryQuery,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    let exchange = async {
+        queries.send(make(tx)).await.map_err(|_| "the node has stopped")?;
+        rx.await.map_err(|_| "the node dropped the query")
+    };
+    match tokio::time::timeout(QUERY_TIMEOUT, exchange).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(reason)) => Err(unavailable(format!("{what}: {reason}\n"))),
+        Err(_) => Err(unavailable(format!(
+            "{what}: the node did not answer within {} ms\n",
+            QUERY_TIMEOUT.as_millis()
+        ))),
+    }
+}
+
+fn unavailable(message: String) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+}
+
+async fn peers(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "peers", TelemetryQuery::Peers).await {
+        Ok(peers) => axum::Json(peers).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "status", TelemetryQuery::Status).await {
+        Ok(status) => axum::Json(status).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let path: String = uri.path().chars().take(200).collect();
+    (
+        StatusCode::NOT_FOUND,
+        format!("not found: {path}; try /metrics, /peers or /status\n"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::counter::Counter;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    struct HttpResponse {
+        status: u16,
+        headers: String,
+        body: String,
+    }
+
+    async fn http(addr: SocketAddr, method: &str, path: &str) -> HttpResponse {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+            .await
+            .expect("response within 10 s")
+            .unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        HttpResponse {
+            status,
+            headers: head.to_ascii_lowercase(),
+            body: body.to_owned(),
+        }
+    }
+
+    fn sample_peer() -> PeerView {
+        PeerView {
+            peer_id: "12D3KooWtest".into(),
+            zsi_id: Some("ab".repeat(32)),
+            tier: "TL3".into(),
+            score: -1.5,
+            banned_until_ms: None,
+            connected: true,
+            transports: vec!["tcp".into(), "webrtc-direct".into()],
+            addrs: vec!["/ip4/127.0.0.1/tcp/7700".into()],
+            agent: "tiernet-node/0.1.0".into(),
+            last_seen_ms: 1_764_000_000_000,
+        }
+    }
+
+    fn sample_status() -> StatusView {
+        StatusView {
+            peer_id: "12D3KooWself".into(),
+            network_id: "devnet".into(),
+            zsi_id: None,
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/7700".into()],
+            connected_peers: 1,
+        }
+    }
+
+    fn registry_with_counter() -> Arc<Mutex<Registry>> {
+        let mut registry = Registry::default();
+        let counter: Counter = Counter::default();
+        counter.inc_by(3);
+        registry.register("test_events", "Events seen by the test", counter);
+        Arc::new(Mutex::new(registry))
+    }
+
+    /// A fake event loop that answers every query.
+    fn responder(mut rx: mpsc::Receiver<TelemetryQuery>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(query) = rx.recv().await {
+                match query {
+                    TelemetryQuery::Peers(tx) => {
+                        let _ = tx.send(vec![sample_peer()]);
+                    }
+                    TelemetryQuery::Status(tx) => {
+                        let _ = tx.send(sample_status());
+                    }
+                }
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_peers_status_and_404() {
+        let (tx, rx) = mpsc::channel(8);
+        let _responder = responder(rx);
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        assert_ne!(addr.port(), 0);
+
+        let metrics = http(addr, "GET", "/metrics").await;
+        assert_eq!(metrics.status, 200, "{}", metrics.body);
+        assert!(
+            metrics
+                .headers
+                .contains(&format!("content-type: {OPENMETRICS_CONTENT_TYPE}")),
+            "{}",
+            metrics.headers
+        );
+        assert!(metrics.body.contains("test_events_total 3"), "{}", metrics.body);
+        assert!(metrics.body.ends_with("# EOF\n"), "{}", metrics.body);
+
+        let peers = http(addr, "GET", "/peers").await;
+        assert_eq!(peers.status, 200, "{}", peers.body);
+        assert!(
+            peers.headers.contains("content-type: application/json"),
+            "{}",
+            peers.headers
+        );
+        let parsed: Vec<PeerView> = serde_json::from_str(&peers.body).unwrap();
+        assert_eq!(parsed, vec![sample_peer()]);
+
+        let status = http(addr, "GET", "/status").await;
+        assert_eq!(status.status, 200, "{}", status.body);
+        let parsed: StatusView = serde_json::from_str(&status.body).unwrap();
+        assert_eq!(parsed, sample_status());
+
+        let missing = http(addr, "GET", "/nope").await;
+        assert_eq!(missing.status, 404);
+        assert!(missing.body.contains("not found: /nope"), "{}", missing.body);
+
+        let wrong_method = http(addr, "POST", "/peers").await;
+        assert_eq!(wrong_method.status, 405);
+
+        server.shutdown().await;
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "closed after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_that_does_not_answer_gives_503() {
+        // The receiver is kept but never read: the query waits in the channel.
+        let (tx, _rx) = mpsc::channel(8);
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let started = std::time::Instant::now();
+        let response = http(addr, "GET", "/peers").await;
+        assert_eq!(response.status, 503, "{}", response.body);
+        assert!(
+            response.body.contains("did not answer within 2000 ms"),
+            "{}",
+            response.body
+        );
+        assert!(started.elapsed() >= QUERY_TIMEOUT);
+        // /metrics does not need the node.
+        assert_eq!(http(addr, "GET", "/metrics").await.status, 200);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_stopped_node_gives_503_at_once() {
+        let (tx, rx) = mpsc::channel(8);
+        drop(rx);
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+            .await
+            .unwrap();
+        let response = http(server.local_addr(), "GET", "/status").await;
+        assert_eq!(response.status, 503);
+        assert!(response.body.contains("the node has stopped"), "{}", response.body);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_a_bind_error_naming_the_address() {
+        let (tx, _rx) = mpsc::channel(1);
+        let first = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx.clone())
+            .await
+            .unwrap();
+        let err = TelemetryServer::start(first.local_addr(), registry_with_counter(), tx)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(&first.local_addr().to_string()), "{err}");
+        first.shutdown().await;
+    }
+}

@@ -1,0 +1,158 @@
+//! The node's transports: TCP, WebSocket (plain and TLS) and WebRTC-direct,
+//! each authenticated and multiplexed where the transport needs it.
+//!
+//! | transport | address | security | muxer |
+//! |---|---|---|---|
+//! | TCP | `/ip4/…/tcp/<port>` | Noise XX | Yamux |
+//! | WebSocket | `/ip4/…/tcp/<port>/ws` | Noise XX | Yamux |
+//! | secure WebSocket | `/ip4/…/tcp/<port>/tls/ws` | TLS + Noise XX | Yamux |
+//! | WebRTC-direct | `/ip4/…/udp/<port>/webrtc-direct/certhash/…` | DTLS (built in) | SCTP data channels (built in) |
+//!
+//! [`build`] is used by the node and by native clients (tests, tools), so
+//! both sides speak exactly the same stack.
+
+use std::path::Path;
+
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::upgrade::Version;
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, Transport, dns, noise, tcp, websocket, yamux};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// What goes into the transport stack.
+pub struct TransportOptions {
+    /// WebRTC-direct certificate; `None` leaves WebRTC out.
+    pub webrtc_certificate: Option<libp2p_webrtc::tokio::Certificate>,
+    /// TLS server configuration for `/tls/ws` listeners (and the trust anchors
+    /// for dialing them); `None` for plain WebSocket only.
+    pub websocket_tls: Option<websocket::tls::Config>,
+}
+
+/// A transport stack that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The Noise configuration could not be derived from the key.
+    #[error("cannot set up Noise")]
+    Noise(#[source] noise::Error),
+    /// The system DNS configuration could not be read.
+    #[error("cannot set up DNS resolution")]
+    Dns(#[source] std::io::Error),
+    /// A TLS certificate or key file could not be read or parsed.
+    #[error("TLS {what} {path}: {reason}")]
+    Tls {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// TCP settings shared by the TCP and WebSocket transports.
+fn tcp_config() -> tcp::Config {
+    tcp::Config::default().nodelay(true)
+}
+
+/// Builds the transport stack for `key`.
+pub fn build(key: &Keypair, options: TransportOptions) -> Result<Boxed<(PeerId, StreamMuxerBox)>, TransportError> {
+    let noise = || noise::Config::new(key).map_err(TransportError::Noise);
+    let tcp = tcp::tokio::Transport::new(tcp_config())
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise()?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    let mut ws = websocket::Config::new(tcp::tokio::Transport::new(tcp_config()));
+    if let Some(tls) = options.websocket_tls {
+        ws.set_tls_config(tls);
+    }
+    let ws = ws
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise()?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    // WebSocket first: the plain TCP transport refuses `/ws` addresses anyway,
+    // but this keeps the intent obvious.
+    let stream_transports = ws.or_transport(tcp).map(|either, _| either.into_inner());
+    let stream_transports = dns::tokio::Transport::system(stream_transports).map_err(TransportError::Dns)?;
+    Ok(match options.webrtc_certificate {
+        Some(certificate) => libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+            .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+            .or_transport(stream_transports)
+            .map(|either, _| either.into_inner())
+            .boxed(),
+        None => stream_transports.boxed(),
+    })
+}
+
+/// Reads a PEM certificate chain and private key for secure WebSocket.
+pub fn load_websocket_tls(cert_file: &Path, key_file: &Path) -> Result<websocket::tls::Config, TransportError> {
+    let tls_error = |what, path: &Path, reason: String| TransportError::Tls {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| tls_error("certificate", cert_file, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_error("certificate", cert_file, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(tls_error("certificate", cert_file, "no CERTIFICATE block found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| tls_error("key", key_file, e.to_string()))?;
+    // `tls::PrivateKey::new` panics on a key it cannot classify; the PEM
+    // parser above already classified it, so re-checking here keeps that
+    // from ever happening.
+    let der = key.secret_der().to_vec();
+    PrivateKeyDer::try_from(der.clone()).map_err(|e| tls_error("key", key_file, e.to_string()))?;
+    websocket::tls::Config::new(
+        websocket::tls::PrivateKey::new(der),
+        certs.into_iter().map(|c| websocket::tls::Certificate::new(c.to_vec())),
+    )
+    .map_err(|e| tls_error("certificate", cert_file, e.to_string()))
+}
+
+/// The transport an address belongs to: `tcp`, `ws`, `tls-ws`, `webrtc-direct` or `other`.
+pub fn transport_name(addr: &Multiaddr) -> &'static str {
+    let mut name = "other";
+    for protocol in addr.iter() {
+        name = match protocol {
+            Protocol::Tcp(_) if name == "other" => "tcp",
+            Protocol::Ws(_) if name == "tls" => "tls-ws",
+            Protocol::Ws(_) => "ws",
+            Protocol::Tls => "tls",
+            Protocol::WebRTCDirect => "webrtc-direct",
+            _ => name,
+        };
+    }
+    if name == "tls" { "other" } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_names() {
+        let name = |s: &str| transport_name(&s.parse().unwrap());
+        assert_eq!(name("/ip4/127.0.0.1/tcp/1"), "tcp");
+        assert_eq!(name("/ip4/127.0.0.1/tcp/1/ws"), "ws");
+        assert_eq!(name("/ip4/127.0.0.1/tcp/1/tls/ws"), "tls-ws");
+        assert_eq!(name("/ip4/127.0.0.1/udp/1/webrtc-direct"), "webrtc-direct");
+        assert_eq!(name("/ip4/127.0.0.1/udp/1/quic-v1"), "other");
+    }
+
+    #[test]
+    fn tls_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, "not pem").unwrap();
+        std::fs::write(&key, "not pem").unwrap();
+        let err = load_websocket_tls(&cert, &key).unwrap_err().to_string();
+        assert!(err.contains("cert.pem"), "{err}");
+    }
+}
