@@ -15,11 +15,15 @@
 //! | [`genesis`] | the genesis file: network, thresholds, timeouts, identities, validators |
 //! | [`ratelimit`] | token buckets and a bounded per-key limiter |
 //! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
+//! | [`chain`] | checked validator sets, quorum math, commit/polka/round certificate and evidence verification |
+//! | [`gossip`] | validating a gossip message: decode, author, signature, admission, freshness, replay → a verdict with a reason |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod chain;
 pub mod genesis;
+pub mod gossip;
 pub mod hash;
 pub mod identity;
 pub mod ratelimit;

@@ -79,7 +79,7 @@ impl PeerEvent {
     }
 }
 
-/// Weights, decay and ban policy. The defaults ban a peer after about ten
+/// Weights, decay and ban policy. The defaults ban a peer after four
 /// unauthorised publishes or five invalid messages in quick succession.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReputationParams {
@@ -118,7 +118,9 @@ impl Default for ReputationParams {
     fn default() -> Self {
         Self {
             invalid_message: -20.0,
-            unauthorised_publish: -10.0,
+            // Honest nodes check admission before they publish, so an
+            // unauthorised publish is deliberate: four strikes.
+            unauthorised_publish: -25.0,
             replay: -2.0,
             rate_limit_breach: -5.0,
             failed_handshake: -50.0,

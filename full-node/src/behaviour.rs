@@ -1,5 +1,6 @@
-//! The node's libp2p behaviour: connection limits, identify, ping and the
-//! `/tiernet/handshake/1` request-response protocol.
+//! The node's libp2p behaviour: connection limits, a block list for banned
+//! and blocklisted peers, identify, ping, the `/tiernet/handshake/1`
+//! request-response protocol and GossipSub.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use libp2p::identity::PublicKey;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, identify, ping};
+use libp2p::{allow_block_list, connection_limits, gossipsub, identify, ping};
 use tiernet_core::wire::proto;
 
 use crate::protocol::{HANDSHAKE_PROTOCOL, HandshakeCodec};
@@ -40,22 +41,27 @@ pub struct Limits {
 pub struct Behaviour {
     /// Denies connections beyond the configured limits.
     pub limits: connection_limits::Behaviour,
+    /// Refuses connections from banned and blocklisted peers.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Exchanges protocol version, agent, listen addresses and keys.
     pub identify: identify::Behaviour,
     /// Measures round-trip times and detects dead connections.
     pub ping: ping::Behaviour,
     /// `/tiernet/handshake/1`: Hello ↔ Hello.
     pub handshake: request_response::Behaviour<HandshakeCodec>,
+    /// The five topics.
+    pub gossipsub: gossipsub::Behaviour,
 }
 
 impl Behaviour {
     /// The behaviour for a node with this public key and these limits.
-    pub fn new(local_key: PublicKey, limits: Limits) -> Self {
+    pub fn new(local_key: PublicKey, limits: Limits, gossipsub: gossipsub::Behaviour) -> Self {
         let connection_limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(limits.max_connections))
             .with_max_established_per_peer(Some(limits.max_connections_per_peer));
         Self {
             limits: connection_limits::Behaviour::new(connection_limits),
+            blocked: allow_block_list::Behaviour::default(),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), local_key).with_agent_version(agent_version()),
             ),
@@ -66,6 +72,7 @@ impl Behaviour {
                     .with_request_timeout(HANDSHAKE_TIMEOUT)
                     .with_max_concurrent_streams(HANDSHAKE_MAX_STREAMS),
             ),
+            gossipsub,
         }
     }
 }
@@ -79,6 +86,14 @@ pub enum BehaviourEvent {
     Ping(ping::Event),
     /// A handshake event.
     Handshake(Box<request_response::Event<proto::Hello, proto::HandshakeResponse>>),
+    /// A GossipSub event.
+    Gossipsub(Box<gossipsub::Event>),
+}
+
+impl From<gossipsub::Event> for BehaviourEvent {
+    fn from(event: gossipsub::Event) -> Self {
+        Self::Gossipsub(Box::new(event))
+    }
 }
 
 impl From<request_response::Event<proto::Hello, proto::HandshakeResponse>> for BehaviourEvent {

@@ -15,7 +15,7 @@ use crate::config::{ConfigError, ListenKind, NodeConfig, ValidConfig, parse_list
 ///
 /// Output contract (stdout, one line each): `peer_id: <PeerId>`, `listening: <multiaddr>/p2p/<PeerId>`,
 /// `connected: <PeerId>`, `disconnected: <PeerId>`. Logs go to stderr.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "tiernet-node", version)]
 pub struct Cli {
     /// TOML config file (see `print-config`); missing keys take their defaults [default: none (built-in defaults)]
@@ -57,6 +57,10 @@ pub struct Cli {
     /// Genesis file; overrides `genesis_file` [default: <data_dir>/genesis.json if present]
     #[arg(long, value_name = "FILE")]
     pub genesis: Option<PathBuf>,
+
+    /// Serve the test-only /testing endpoints on the telemetry port (never on a real network); sets `testing.api`
+    #[arg(long)]
+    pub testing_api: bool,
 
     /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:9100]
     #[arg(long, value_name = "ADDR")]
@@ -152,6 +156,9 @@ impl Cli {
         }
         if let Some(addr) = &self.telemetry {
             config.telemetry.listen = addr.clone();
+        }
+        if self.testing_api {
+            config.testing.api = true;
         }
     }
 }

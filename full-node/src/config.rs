@@ -72,6 +72,12 @@ pub struct NodeConfig {
     pub tls: TlsConfig,
     /// The HTTP endpoint for `/metrics` and `/peers`.
     pub telemetry: TelemetryConfig,
+    /// Local reputation: decay and bans.
+    pub reputation: ReputationConfig,
+    /// Operator allow and block lists (reloaded on SIGHUP).
+    pub peers: PeersConfig,
+    /// Test-only switches; never enable them on a real network.
+    pub testing: TestingConfig,
     /// Peers to dial on start, as multiaddrs ending in `/p2p/<PeerId>`.
     /// Default empty.
     pub bootstrap: Vec<String>,
@@ -110,6 +116,53 @@ pub struct TlsConfig {
     pub cert_file: String,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1). Default `""`.
     pub key_file: String,
+}
+
+/// `[reputation]`: local peer reputation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReputationConfig {
+    /// Score at or below which a peer is banned (negative). Default -100.
+    pub ban_threshold: i64,
+    /// Length of a first ban in seconds; each repeat offence doubles it. Default 60.
+    pub base_ban_secs: u64,
+    /// Longest ban in seconds. Default 86400.
+    pub max_ban_secs: u64,
+    /// Half-life of the score's decay towards zero, in seconds. Default 600.
+    pub half_life_secs: u64,
+}
+
+impl Default for ReputationConfig {
+    fn default() -> Self {
+        let p = tiernet_core::reputation::ReputationParams::default();
+        Self {
+            ban_threshold: p.ban_threshold as i64,
+            base_ban_secs: p.base_ban_ms / 1000,
+            max_ban_secs: p.max_ban_ms / 1000,
+            half_life_secs: p.half_life_ms / 1000,
+        }
+    }
+}
+
+/// `[peers]`: operator decisions about particular peers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeersConfig {
+    /// PeerIds that are never banned for their local reputation. Default `[]`.
+    pub allow: Vec<String>,
+    /// PeerIds that are always refused and blacklisted. Default `[]`.
+    pub block: Vec<String>,
+}
+
+/// `[testing]`: switches for tests and demos.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Serve `POST /testing/publish`, `POST /testing/dial` and `GET
+    /// /testing/received` on the telemetry endpoint, so tests can make the
+    /// node publish on any topic (bypassing its own admission check) and see
+    /// what it accepted. Default false.
+    pub api: bool,
 }
 
 /// `[telemetry]`: the HTTP endpoint.
@@ -157,6 +210,9 @@ impl Default for NodeConfig {
             listen: ListenConfig::default(),
             tls: TlsConfig::default(),
             telemetry: TelemetryConfig::default(),
+            reputation: ReputationConfig::default(),
+            peers: PeersConfig::default(),
+            testing: TestingConfig::default(),
             bootstrap: Vec::new(),
             limits: LimitsConfig::default(),
             log: DEFAULT_LOG.to_owned(),
@@ -187,7 +243,7 @@ impl Default for LimitsConfig {
 }
 
 /// A configuration that passed validation, with typed values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidConfig {
     /// `network_id`.
     pub network_id: NetworkId,
@@ -211,6 +267,14 @@ pub struct ValidConfig {
     pub telemetry: Option<std::net::SocketAddr>,
     /// `limits.max_peers`.
     pub max_peers: usize,
+    /// `[reputation]`.
+    pub reputation: tiernet_core::reputation::ReputationParams,
+    /// `peers.allow`.
+    pub allow: std::collections::BTreeSet<PeerId>,
+    /// `peers.block`.
+    pub block: std::collections::BTreeSet<PeerId>,
+    /// `testing.api`.
+    pub testing_api: bool,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// `limits.max_connections`.
@@ -415,6 +479,37 @@ impl NodeConfig {
             return Err(invalid("limits.max_peers".into(), "is 0; expected at least 1".into()));
         }
         let optional_path = |text: &str| (!text.is_empty()).then(|| PathBuf::from(text));
+        let peer_list = |name: &str, list: &[String]| {
+            list.iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    text.parse::<PeerId>()
+                        .map_err(|e| invalid(format!("peers.{name}[{i}]"), format!("{text:?} is not a PeerId ({e})")))
+                })
+                .collect::<Result<std::collections::BTreeSet<_>, _>>()
+        };
+        let allow = peer_list("allow", &self.peers.allow)?;
+        let block = peer_list("block", &self.peers.block)?;
+        let r = &self.reputation;
+        if r.ban_threshold >= 0 {
+            return Err(invalid(
+                "reputation.ban_threshold".into(),
+                format!("is {}; expected a negative score", r.ban_threshold),
+            ));
+        }
+        if r.base_ban_secs == 0 || r.max_ban_secs < r.base_ban_secs || r.half_life_secs == 0 {
+            return Err(invalid(
+                "reputation".into(),
+                "expected base_ban_secs ≥ 1, max_ban_secs ≥ base_ban_secs and half_life_secs ≥ 1".into(),
+            ));
+        }
+        let reputation = tiernet_core::reputation::ReputationParams {
+            ban_threshold: r.ban_threshold as f64,
+            base_ban_ms: r.base_ban_secs.saturating_mul(1000),
+            max_ban_ms: r.max_ban_secs.saturating_mul(1000),
+            half_life_ms: r.half_life_secs.saturating_mul(1000),
+            ..Default::default()
+        };
         let mut bootstrap = Vec::with_capacity(self.bootstrap.len());
         for (i, text) in self.bootstrap.iter().enumerate() {
             let key = format!("bootstrap[{i}]");
@@ -462,6 +557,10 @@ impl NodeConfig {
             tls,
             telemetry,
             max_peers: self.limits.max_peers,
+            reputation,
+            allow,
+            block,
+            testing_api: self.testing.api,
             bootstrap,
             max_connections: self.limits.max_connections,
             max_connections_per_peer: self.limits.max_connections_per_peer,
@@ -615,6 +714,26 @@ key_file = ""
 [telemetry]
 # ip:port serving /metrics (Prometheus) and /peers (JSON); "" disables it.
 listen = "{DEFAULT_TELEMETRY_LISTEN}"
+
+[reputation]
+# Local peer reputation: invalid or unauthorised messages, replays, rate-limit
+# breaches and failed handshakes cost points; the score decays towards zero.
+# At ban_threshold the peer is banned for base_ban_secs, doubling with each
+# repeat offence up to max_ban_secs.
+ban_threshold = -100
+base_ban_secs = 60
+max_ban_secs = 86400
+half_life_secs = 600
+
+[peers]
+# PeerIds never banned for reputation, and PeerIds always refused.
+# Edit and send SIGHUP to apply without a restart.
+allow = []
+block = []
+
+[testing]
+# Test-only HTTP endpoints (/testing/...): never enable on a real network.
+api = false
 
 [limits]
 # Most established connections in total, incoming and outgoing (at least 1).

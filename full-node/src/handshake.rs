@@ -71,6 +71,11 @@ impl Handshake {
         self.identity.as_ref().map(ZsiKeypair::zsi_id)
     }
 
+    /// Our ZSI identity, if we have one.
+    pub fn identity(&self) -> Option<&ZsiKeypair> {
+        self.identity.as_ref()
+    }
+
     /// The identity registry.
     pub fn registry(&self) -> &MemoryRegistry {
         &self.registry

@@ -17,13 +17,16 @@ pub mod behaviour;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod gossip;
 pub mod handshake;
+pub mod metrics;
 pub mod node;
 pub mod output;
 pub mod peerstore;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 pub mod transport;
 pub mod webrtc_cert;
 

@@ -87,6 +87,7 @@ async fn run_node(cli: &Cli) -> anyhow::Result<()> {
     // node starts still means a clean shutdown.
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
 
     let config = cli.resolve_config()?;
     let filter = EnvFilter::try_new(&config.log).with_context(|| format!("log filter {:?}", config.log))?;
@@ -97,6 +98,23 @@ async fn run_node(cli: &Cli) -> anyhow::Result<()> {
         .init();
 
     let node = Node::new(config, Reporter::Stdout)?;
+    // SIGHUP: re-read the config file (with the same flags) and hand it to
+    // the node, which applies the [peers] allow and block lists at once.
+    let reloads = node.reload_sender();
+    let reload_cli = cli.clone();
+    tokio::spawn(async move {
+        while sighup.recv().await.is_some() {
+            match reload_cli.resolve_config() {
+                Ok(config) => {
+                    tracing::info!("SIGHUP: configuration re-read");
+                    if reloads.send(config).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "SIGHUP: configuration not reloaded"),
+            }
+        }
+    });
     node.run(async move {
         tokio::select! {
             _ = sigint.recv() => tracing::info!("SIGINT received"),

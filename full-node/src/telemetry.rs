@@ -86,6 +86,35 @@ pub enum TelemetryQuery {
     Peers(oneshot::Sender<Vec<PeerView>>),
     /// The node's own status.
     Status(oneshot::Sender<StatusView>),
+    /// Test API: publish a sample message on a topic; answers the message id.
+    Publish {
+        /// The topic.
+        topic: tiernet_core::wire::Topic,
+        /// The answer.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Test API: dial a multiaddr.
+    Dial {
+        /// The address.
+        addr: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Test API: the gossip messages accepted recently.
+    Received(oneshot::Sender<Vec<ReceivedView>>),
+}
+
+/// A gossip message the node accepted, as `/testing/received` shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ReceivedView {
+    /// Topic name.
+    pub topic: String,
+    /// GossipSub message id (hex).
+    pub message_id: String,
+    /// The author: a ZSI id, `observer:<PeerId>` or `certified:<signers>`.
+    pub author: String,
+    /// The author's tier.
+    pub tier: String,
 }
 
 /// The telemetry server could not start.
@@ -136,6 +165,7 @@ impl TelemetryServer {
         addr: SocketAddr,
         registry: Arc<Mutex<Registry>>,
         queries: mpsc::Sender<TelemetryQuery>,
+        testing: bool,
     ) -> Result<TelemetryServer, TelemetryError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -143,7 +173,7 @@ impl TelemetryServer {
         let local_addr = listener
             .local_addr()
             .map_err(|source| TelemetryError::LocalAddr { addr, source })?;
-        let app = router(AppState { registry, queries });
+        let app = router(AppState { registry, queries }, testing);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -190,13 +220,77 @@ impl Drop for TelemetryServer {
     }
 }
 
-fn router(state: AppState) -> Router {
-    Router::new()
+fn router(state: AppState, testing: bool) -> Router {
+    let mut router = Router::new()
         .route("/metrics", get(metrics))
         .route("/peers", get(peers))
-        .route("/status", get(status))
-        .fallback(not_found)
-        .with_state(state)
+        .route("/status", get(status));
+    if testing {
+        router = router
+            .route("/testing/publish", axum::routing::post(testing_publish))
+            .route("/testing/dial", axum::routing::post(testing_dial))
+            .route("/testing/received", get(testing_received));
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+/// Query string of the test endpoints.
+#[derive(Debug, serde::Deserialize)]
+struct TestingParams {
+    topic: Option<String>,
+    addr: Option<String>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+fn answer(result: Result<String, String>) -> Response {
+    match result {
+        Ok(text) => (StatusCode::OK, text + "\n").into_response(),
+        Err(text) => (StatusCode::CONFLICT, text + "\n").into_response(),
+    }
+}
+
+async fn testing_publish(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<TestingParams>,
+) -> Response {
+    let name = params.topic.unwrap_or_default();
+    let Some(topic) = tiernet_core::wire::Topic::ALL.into_iter().find(|t| t.name() == name) else {
+        return bad_request(format!(
+            "topic={name:?} is not one of blocks, votes, proofs, snapshots, meta\n"
+        ));
+    };
+    match ask(&state.queries, "publish", |reply| TelemetryQuery::Publish {
+        topic,
+        reply,
+    })
+    .await
+    {
+        Ok(result) => answer(result),
+        Err(response) => response,
+    }
+}
+
+async fn testing_dial(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<TestingParams>,
+) -> Response {
+    let Some(addr) = params.addr else {
+        return bad_request("addr=<multiaddr> is missing\n".into());
+    };
+    match ask(&state.queries, "dial", |reply| TelemetryQuery::Dial { addr, reply }).await {
+        Ok(result) => answer(result),
+        Err(response) => response,
+    }
+}
+
+async fn testing_received(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "received", TelemetryQuery::Received).await {
+        Ok(received) => axum::Json(received).into_response(),
+        Err(response) => response,
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -329,6 +423,33 @@ mod tests {
         Arc::new(Mutex::new(registry))
     }
 
+    #[tokio::test]
+    async fn testing_routes_exist_only_when_enabled() {
+        for testing in [false, true] {
+            let (tx, rx) = mpsc::channel(4);
+            let _responder = responder(rx);
+            let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, testing)
+                .await
+                .unwrap();
+            let addr = server.local_addr();
+            let publish = http(addr, "POST", "/testing/publish?topic=votes").await;
+            let bad_topic = http(addr, "POST", "/testing/publish?topic=nope").await;
+            let dial = http(addr, "POST", "/testing/dial?addr=/ip4/1.2.3.4/tcp/1").await;
+            let received = http(addr, "GET", "/testing/received").await;
+            if testing {
+                assert_eq!((publish.status, publish.body.as_str()), (200, "published on votes\n"));
+                assert_eq!(bad_topic.status, 400);
+                assert_eq!(dial.status, 409);
+                assert_eq!((received.status, received.body.as_str()), (200, "[]"));
+            } else {
+                for response in [publish, bad_topic, dial, received] {
+                    assert_eq!(response.status, 404);
+                }
+            }
+            server.shutdown().await;
+        }
+    }
+
     /// A fake event loop that answers every query.
     fn responder(mut rx: mpsc::Receiver<TelemetryQuery>) -> JoinHandle<()> {
         tokio::spawn(async move {
@@ -340,6 +461,15 @@ mod tests {
                     TelemetryQuery::Status(tx) => {
                         let _ = tx.send(sample_status());
                     }
+                    TelemetryQuery::Publish { topic, reply } => {
+                        let _ = reply.send(Ok(format!("published on {topic}")));
+                    }
+                    TelemetryQuery::Dial { addr, reply } => {
+                        let _ = reply.send(Err(format!("cannot dial {addr}")));
+                    }
+                    TelemetryQuery::Received(reply) => {
+                        let _ = reply.send(vec![]);
+                    }
                 }
             }
         })
@@ -349,7 +479,7 @@ mod tests {
     async fn serves_metrics_peers_status_and_404() {
         let (tx, rx) = mpsc::channel(8);
         let _responder = responder(rx);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
             .await
             .unwrap();
         let addr = server.local_addr();
@@ -400,7 +530,7 @@ mod tests {
     async fn a_node_that_does_not_answer_gives_503() {
         // The receiver is kept but never read: the query waits in the channel.
         let (tx, _rx) = mpsc::channel(8);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
             .await
             .unwrap();
         let addr = server.local_addr();
@@ -422,7 +552,7 @@ mod tests {
     async fn a_stopped_node_gives_503_at_once() {
         let (tx, rx) = mpsc::channel(8);
         drop(rx);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx)
+        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
             .await
             .unwrap();
         let response = http(server.local_addr(), "GET", "/status").await;
@@ -434,10 +564,15 @@ mod tests {
     #[tokio::test]
     async fn a_taken_port_is_a_bind_error_naming_the_address() {
         let (tx, _rx) = mpsc::channel(1);
-        let first = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx.clone())
-            .await
-            .unwrap();
-        let err = TelemetryServer::start(first.local_addr(), registry_with_counter(), tx)
+        let first = TelemetryServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            registry_with_counter(),
+            tx.clone(),
+            false,
+        )
+        .await
+        .unwrap();
+        let err = TelemetryServer::start(first.local_addr(), registry_with_counter(), tx, false)
             .await
             .unwrap_err();
         assert!(err.to_string().contains(&first.local_addr().to_string()), "{err}");

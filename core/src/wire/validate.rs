@@ -316,6 +316,13 @@ impl Validate for UptimeWitness {
     }
 }
 
+impl Validate for UptimeAttestation {
+    fn validate(&self) -> R {
+        required("claim", &self.claim)?;
+        required("witness", &self.witness)
+    }
+}
+
 impl Validate for UptimeProof {
     fn validate(&self) -> R {
         each("witnesses", &self.witnesses, MAX_UPTIME_WITNESSES)
@@ -434,7 +441,7 @@ impl Validate for MetaMessage {
     fn validate(&self) -> R {
         match &self.kind {
             Some(meta_message::Kind::Heartbeat(m)) => m.validate().map_err(|e| e.within("heartbeat")),
-            Some(meta_message::Kind::UptimeWitness(m)) => m.validate().map_err(|e| e.within("uptime_witness")),
+            Some(meta_message::Kind::Attestation(m)) => m.validate().map_err(|e| e.within("attestation")),
             None => missing_oneof("kind"),
         }
     }

@@ -294,14 +294,28 @@ pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
 }
 
 pub fn meta_message() -> impl Strategy<Value = MetaMessage> {
-    let witness = (hash(), any::<u32>(), sig()).prop_map(|(witness, heartbeats_seen, signature)| UptimeWitness {
-        witness,
-        heartbeats_seen,
-        signature,
+    let claim = (network(), hash(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
+        |(network_id, subject, a, b, heartbeats)| UptimeClaim {
+            network_id,
+            subject,
+            from_height: a.min(b),
+            to_height: a.max(b),
+            heartbeats,
+        },
+    );
+    let witness = (claim, hash(), any::<u32>(), sig()).prop_map(|(claim, witness, heartbeats_seen, signature)| {
+        UptimeAttestation {
+            claim: Some(claim),
+            witness: Some(UptimeWitness {
+                witness,
+                heartbeats_seen,
+                signature,
+            }),
+        }
     });
     prop_oneof![
         heartbeat().prop_map(meta_message::Kind::Heartbeat),
-        witness.prop_map(meta_message::Kind::UptimeWitness),
+        witness.prop_map(meta_message::Kind::Attestation),
     ]
     .prop_map(|kind| MetaMessage { kind: Some(kind) })
 }

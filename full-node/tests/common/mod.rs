@@ -266,3 +266,45 @@ pub fn genesis(dir: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `POST http://<addr><path>`: (status code, body).
+pub fn http_post(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to telemetry");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The gossip messages a node accepted (`/testing/received`).
+pub fn received(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
+    let (status, body) = http_get(telemetry, "/testing/received");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /testing/received JSON ({e}): {body}"))
+}
+
+/// Polls until `done` holds or `limit` passes; panics with `what` on timeout.
+pub fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            panic!("{what}: not reached within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

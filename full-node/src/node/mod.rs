@@ -14,8 +14,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod bans;
+mod gossip_flow;
+
+use std::collections::VecDeque;
+
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use prometheus_client::registry::Registry;
+use tiernet_core::admission::AdmissionPolicy;
+use tiernet_core::chain::ValidatorSet;
+use tiernet_core::gossip::ReplayGuard;
+use tiernet_core::ratelimit::RateLimiter;
+use tiernet_core::tier::TierThresholds;
+use tiernet_core::wire::Topic;
 use tokio::sync::mpsc;
 
 use libp2p::core::ConnectedPoint;
@@ -28,18 +39,20 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
 use tiernet_core::genesis::{Genesis, GenesisError};
 use tiernet_core::identity::registry::PeerStanding;
 use tiernet_core::identity::{KeyFileError, KeyOrigin, NodeKeypair, ZsiKeypair};
-use tiernet_core::reputation::{Outcome, PeerEvent, ReputationParams};
+use tiernet_core::reputation::PeerEvent;
 use tiernet_core::tier::Tier;
 use tiernet_core::wire::proto::{self, handshake_response};
 use tracing::{debug, info, trace, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent, Limits, agent_version};
 use crate::config::ValidConfig;
+use crate::gossip::Topics;
 use crate::handshake::Handshake;
+use crate::metrics::{NodeMetrics, TierLabels};
 use crate::output::{Report, Reporter};
 use crate::peerstore::Peerstore;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{PeerView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
+use crate::telemetry::{PeerView, ReceivedView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
 use crate::transport::{self, TransportError, TransportOptions, transport_name};
 use crate::webrtc_cert::{CertError, load_or_create_certificate};
 
@@ -93,6 +106,9 @@ pub enum NodeError {
     /// The telemetry endpoint could not start.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// GossipSub could not be set up.
+    #[error(transparent)]
+    Gossip(#[from] crate::gossip::GossipError),
     /// A configured listen address could not be opened.
     #[error("cannot listen on {addr} (from listen.tcp or --listen): {reason}")]
     Listen {
@@ -125,9 +141,44 @@ pub struct Node {
     delayed_disconnects: futures::stream::FuturesUnordered<futures::future::BoxFuture<'static, PeerId>>,
     registry: Arc<Mutex<Registry>>,
     libp2p_metrics: Libp2pMetrics,
+    metrics: NodeMetrics,
     queries: mpsc::Receiver<TelemetryQuery>,
     query_sender: mpsc::Sender<TelemetryQuery>,
+    reloads: mpsc::Receiver<ValidConfig>,
+    reload_sender: mpsc::Sender<ValidConfig>,
+    topics: Topics,
+    /// The current validator set (from genesis until the chain exists).
+    validators: Option<ValidatorSet>,
+    thresholds: TierThresholds,
+    policy: AdmissionPolicy,
+    replay: ReplayGuard,
+    rate_limits: RateLimiter<(PeerId, Topic)>,
+    observer_limits: RateLimiter<(Vec<u8>, Topic)>,
+    /// Banned peers and when their ban ends.
+    bans: HashMap<PeerId, u64>,
+    allow: std::collections::BTreeSet<PeerId>,
+    block: std::collections::BTreeSet<PeerId>,
+    heartbeat_sequence: u64,
+    received: VecDeque<ReceivedMessage>,
 }
+
+/// A gossip message this node accepted (kept for `/testing/received`).
+#[derive(Debug, Clone)]
+struct ReceivedMessage {
+    topic: Topic,
+    message_id: String,
+    author: String,
+    tier: Tier,
+}
+
+/// How often a node publishes its heartbeat on `meta`.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often expired bans are lifted.
+const BAN_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Most keys each rate limiter tracks (peers × topics).
+const RATE_LIMIT_KEYS: usize = 8192;
 
 /// Telemetry queries waiting for the event loop.
 const TELEMETRY_QUEUE: usize = 16;
@@ -141,6 +192,7 @@ pub const REJECTION_GRACE: Duration = Duration::from_millis(500);
 struct LivePeer {
     connections: HashMap<ConnectionId, &'static str>,
     standing: Option<PeerStanding>,
+    score_labels: Option<crate::metrics::PeerLabels>,
 }
 
 impl LivePeer {
@@ -191,6 +243,14 @@ impl Node {
             ),
             None => warn!("no genesis file: the identity registry is empty and every peer is TL0"),
         }
+        let validators = match &genesis {
+            Some(g) => Some(ValidatorSet::new(g.validators.clone()).map_err(|e| NodeError::Genesis {
+                path: config.genesis_path().0,
+                reason: format!("validator set: {e}"),
+            })?),
+            None => None,
+        };
+        let thresholds = genesis.as_ref().map(|g| g.thresholds).unwrap_or_default();
         let handshake = Handshake::new(
             config.network_id.clone(),
             peer_id,
@@ -200,7 +260,7 @@ impl Node {
         );
 
         let store = Store::open(&config.store_path())?;
-        let peerstore = Peerstore::open(store.clone(), config.max_peers, ReputationParams::default())?;
+        let peerstore = Peerstore::open(store.clone(), config.max_peers, config.reputation)?;
         info!(known_peers = peerstore.len(), "opened the peerstore");
         let webrtc_certificate = if config.listen_webrtc.is_empty() {
             None
@@ -225,7 +285,12 @@ impl Node {
             max_connections: config.max_connections,
             max_connections_per_peer: config.max_connections_per_peer,
         };
-        let behaviour = Behaviour::new(libp2p_key.public(), limits);
+        let mut registry = Registry::with_prefix("tiernet");
+        let libp2p_metrics = Libp2pMetrics::new(registry.sub_registry_with_prefix("libp2p"));
+        let metrics = NodeMetrics::register(&mut registry);
+        let topics = Topics::new(&config.network_id);
+        let gossipsub = crate::gossip::behaviour(&libp2p_key, &topics, registry.sub_registry_with_prefix("gossipsub"))?;
+        let behaviour = Behaviour::new(libp2p_key.public(), limits, gossipsub);
         let swarm = Swarm::new(
             transport,
             behaviour,
@@ -233,12 +298,28 @@ impl Node {
             libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(config.idle_connection_timeout),
         );
 
-        let mut registry = Registry::with_prefix("tiernet");
-        let libp2p_metrics = Libp2pMetrics::new(registry.sub_registry_with_prefix("libp2p"));
         let (query_sender, queries) = mpsc::channel(TELEMETRY_QUEUE);
+        let (reload_sender, reloads) = mpsc::channel(1);
+        let allow = config.allow.clone();
+        let block = config.block.clone();
         let mut node = Self {
             registry: Arc::new(Mutex::new(registry)),
             libp2p_metrics,
+            metrics,
+            reloads,
+            reload_sender,
+            topics,
+            validators,
+            thresholds,
+            policy: AdmissionPolicy::default(),
+            replay: ReplayGuard::default(),
+            rate_limits: RateLimiter::new(RATE_LIMIT_KEYS),
+            observer_limits: RateLimiter::new(RATE_LIMIT_KEYS),
+            bans: HashMap::new(),
+            allow: std::collections::BTreeSet::new(),
+            block: std::collections::BTreeSet::new(),
+            heartbeat_sequence: now_ms(),
+            received: VecDeque::new(),
             queries,
             query_sender,
             swarm,
@@ -284,12 +365,20 @@ impl Node {
         if all_listen.is_empty() {
             warn!("no listen addresses configured: this node only dials out");
         }
+        node.apply_peer_lists(allow, block);
+        node.restore_bans(now_ms());
         Ok(node)
     }
 
     /// This node's PeerId.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// A sender for reloaded configurations (SIGHUP): the node applies the
+    /// new `[peers]` allow and block lists at once; other changes need a restart.
+    pub fn reload_sender(&self) -> mpsc::Sender<ValidConfig> {
+        self.reload_sender.clone()
     }
 
     /// Dials the bootstrap peers, then drives the swarm until `shutdown`
@@ -312,7 +401,13 @@ impl Node {
         self.redial_known_peers();
         let telemetry = match self.config.telemetry {
             Some(addr) => {
-                let server = TelemetryServer::start(addr, self.registry.clone(), self.query_sender.clone()).await?;
+                let server = TelemetryServer::start(
+                    addr,
+                    self.registry.clone(),
+                    self.query_sender.clone(),
+                    self.config.testing_api,
+                )
+                .await?;
                 self.reporter.report(Report::Telemetry(server.local_addr()));
                 Some(server)
             }
@@ -322,12 +417,22 @@ impl Node {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut flush = tokio::time::interval(PEERSTORE_FLUSH_INTERVAL);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ban_check = tokio::time::interval(BAN_CHECK_INTERVAL);
+        ban_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 event = futures::StreamExt::select_next_some(&mut self.swarm) => self.handle_event(event),
                 _ = flush.tick() => self.flush_peerstore(),
                 Some(query) = self.queries.recv() => self.answer(query),
+                _ = ban_check.tick() => self.lift_expired_bans(now_ms()),
+                _ = heartbeat.tick() => self.publish_heartbeat(),
+                Some(config) = self.reloads.recv() => {
+                    info!("configuration reloaded: applying [peers] allow and block lists");
+                    self.apply_peer_lists(config.allow, config.block);
+                }
                 Some(peer) = futures::StreamExt::next(&mut self.delayed_disconnects) => {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
@@ -441,7 +546,10 @@ impl Node {
                     live.connections.remove(&connection_id);
                 }
                 if num_established == 0 {
-                    self.live.remove(&peer_id);
+                    if let Some(labels) = self.live.remove(&peer_id).and_then(|l| l.score_labels) {
+                        self.metrics.peer_score.remove(&labels);
+                    }
+                    self.update_tier_gauge();
                     self.peerstore.observe(peer_id, now_ms());
                     self.reporter.report(Report::Disconnected(peer_id));
                 }
@@ -461,6 +569,10 @@ impl Node {
             SwarmEvent::Dialing { peer_id, .. } => debug!(peer = ?peer_id, "dialing"),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.handle_identify(*event),
             SwarmEvent::Behaviour(BehaviourEvent::Handshake(event)) => self.handle_handshake(*event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
+                self.libp2p_metrics.record(&*event);
+                self.handle_gossipsub(*event);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => handle_ping(event),
             other => trace!(event = ?other, "swarm event"),
         }
@@ -483,8 +595,14 @@ impl Node {
         };
         let live = self.live.entry(peer).or_default();
         live.connections.insert(connection, transport_name(address));
+        let first = live.connections.len() == 1;
         self.peerstore.observe(peer, now);
-        if endpoint.is_dialer() && live.standing.is_none() && live.connections.len() == 1 {
+        if first {
+            self.refresh_score(peer);
+            self.update_tier_gauge();
+        }
+        let needs_handshake = self.live.get(&peer).is_some_and(|l| l.standing.is_none());
+        if endpoint.is_dialer() && needs_handshake && first {
             let hello = self.handshake.hello_for(&peer, now);
             self.swarm.behaviour_mut().handshake.send_request(&peer, hello);
         }
@@ -614,17 +732,21 @@ impl Node {
             zsi_id: standing.zsi_id,
         });
         self.live.entry(peer).or_default().standing = Some(standing);
+        self.refresh_score(peer);
+        self.update_tier_gauge();
     }
 
-    /// Records a local reputation event; a resulting ban disconnects the peer.
-    fn penalise(&mut self, peer: PeerId, event: PeerEvent, now: u64) {
-        match self.peerstore.record_event(peer, event, now) {
-            Ok(Outcome::Banned { until_ms, offences }) => {
-                warn!(%peer, until_ms, offences, reason = event.label(), "peer banned");
-                let _ = self.swarm.disconnect_peer_id(peer);
-            }
-            Ok(outcome) => debug!(%peer, reason = event.label(), ?outcome, "reputation event"),
-            Err(error) => warn!(%peer, %error, "cannot persist a reputation event"),
+    /// Sets the connected-peers-by-tier gauge.
+    fn update_tier_gauge(&mut self) {
+        let mut counts = [0i64; 6];
+        for peer in self.live.keys() {
+            counts[self.tier_of(peer) as usize] += 1;
+        }
+        for tier in Tier::ALL {
+            self.metrics
+                .peers
+                .get_or_create(&TierLabels { tier: tier.label() })
+                .set(counts[tier as usize]);
         }
     }
 
@@ -678,6 +800,25 @@ impl Node {
                     })
                     .collect();
                 let _ = reply.send(peers);
+            }
+            TelemetryQuery::Publish { topic, reply } => {
+                let _ = reply.send(self.publish_sample(topic));
+            }
+            TelemetryQuery::Dial { addr, reply } => {
+                let _ = reply.send(self.dial_address(&addr));
+            }
+            TelemetryQuery::Received(reply) => {
+                let _ = reply.send(
+                    self.received
+                        .iter()
+                        .map(|m| ReceivedView {
+                            topic: m.topic.name().to_owned(),
+                            message_id: m.message_id.clone(),
+                            author: m.author.clone(),
+                            tier: m.tier.label().to_owned(),
+                        })
+                        .collect(),
+                );
             }
             TelemetryQuery::Status(reply) => {
                 let _ = reply.send(StatusView {

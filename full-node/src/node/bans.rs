@@ -1,0 +1,155 @@
+//! Bans and operator lists: a banned or blocklisted peer is refused at the
+//! connection level (`allow_block_list`), blacklisted in GossipSub and
+//! disconnected; a ban is lifted when its window ends. Allowlisted peers are
+//! never banned for their local reputation.
+
+use std::collections::BTreeSet;
+
+use libp2p::PeerId;
+use tiernet_core::reputation::{Outcome, PeerEvent, application_score};
+use tracing::{debug, info, warn};
+
+use super::{Node, now_ms};
+use crate::metrics::{EventLabels, PeerLabels};
+
+impl Node {
+    /// Records a local reputation event against `peer`; a resulting ban
+    /// blocks and disconnects it. Refreshes the peer's GossipSub score.
+    pub(super) fn penalise(&mut self, peer: PeerId, event: PeerEvent, now: u64) {
+        self.metrics
+            .reputation_events
+            .get_or_create(&EventLabels { event: event.label() })
+            .inc();
+        match self.peerstore.record_event(peer, event, now) {
+            Ok(Outcome::Banned { until_ms, offences }) => {
+                if self.allow.contains(&peer) {
+                    info!(%peer, reason = event.label(), "allowlisted peer reached the ban threshold; not banned");
+                    if let Err(error) = self.peerstore.unban(&peer) {
+                        warn!(%peer, %error, "cannot lift the ban of an allowlisted peer");
+                    }
+                } else {
+                    warn!(%peer, until_ms, offences, reason = event.label(), "peer banned");
+                    self.metrics.bans.inc();
+                    self.impose_ban(peer, until_ms);
+                }
+            }
+            Ok(outcome) => debug!(%peer, reason = event.label(), ?outcome, "reputation event"),
+            Err(error) => warn!(%peer, %error, "cannot persist a reputation event"),
+        }
+        self.refresh_score(peer);
+    }
+
+    /// Records a good deed (no ban can follow).
+    pub(super) fn credit(&mut self, peer: PeerId, event: PeerEvent, now: u64) {
+        self.metrics
+            .reputation_events
+            .get_or_create(&EventLabels { event: event.label() })
+            .inc();
+        if let Err(error) = self.peerstore.record_event(peer, event, now) {
+            warn!(%peer, %error, "cannot persist a reputation event");
+        }
+        self.refresh_score(peer);
+    }
+
+    /// Pushes the peer's tier and local score into GossipSub and metrics.
+    pub(super) fn refresh_score(&mut self, peer: PeerId) {
+        let Some(live) = self.live.get(&peer) else {
+            return;
+        };
+        let tier = self.tier_of(&peer);
+        let local = self.peerstore.score(&peer, now_ms());
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, application_score(tier, local));
+        let labels = PeerLabels {
+            peer: peer.to_string(),
+            tier: tier.label(),
+        };
+        if let Some(old) = live.score_labels.as_ref().filter(|old| **old != labels) {
+            self.metrics.peer_score.remove(old);
+        }
+        self.metrics.peer_score.get_or_create(&labels).set(local);
+        if let Some(live) = self.live.get_mut(&peer) {
+            live.score_labels = Some(labels);
+        }
+    }
+
+    /// Refuses, blacklists and disconnects `peer` until `until_ms`.
+    pub(super) fn impose_ban(&mut self, peer: PeerId, until_ms: u64) {
+        self.bans.insert(peer, until_ms);
+        self.shut_out(peer);
+    }
+
+    fn shut_out(&mut self, peer: PeerId) {
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.blocked.block_peer(peer);
+        behaviour.gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    fn let_in(&mut self, peer: PeerId) {
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.blocked.unblock_peer(peer);
+        behaviour.gossipsub.remove_blacklisted_peer(&peer);
+    }
+
+    /// Lifts the bans whose window has ended.
+    pub(super) fn lift_expired_bans(&mut self, now: u64) {
+        let expired: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in expired {
+            self.bans.remove(&peer);
+            if !self.block.contains(&peer) {
+                info!(%peer, "ban ended; the peer may connect again");
+                self.let_in(peer);
+            }
+        }
+    }
+
+    /// Re-imposes the bans kept in the peerstore (after a restart).
+    pub(super) fn restore_bans(&mut self, now: u64) {
+        let banned: Vec<(PeerId, u64)> = self
+            .peerstore
+            .iter()
+            .filter_map(|r| r.reputation.banned_until(now).map(|until| (r.peer_id, until)))
+            .collect();
+        for (peer, until) in banned {
+            info!(%peer, until_ms = until, "ban restored from the peerstore");
+            self.impose_ban(peer, until);
+        }
+    }
+
+    /// Applies new operator lists: newly blocked peers are shut out, peers
+    /// taken off the block list are let in (unless banned), allowlisted
+    /// peers lose any ban.
+    pub(super) fn apply_peer_lists(&mut self, allow: BTreeSet<PeerId>, block: BTreeSet<PeerId>) {
+        for peer in block.difference(&self.block).copied().collect::<Vec<_>>() {
+            info!(%peer, "blocklisted");
+            self.shut_out(peer);
+        }
+        for peer in self.block.difference(&block).copied().collect::<Vec<_>>() {
+            if !self.bans.contains_key(&peer) {
+                info!(%peer, "removed from the block list");
+                self.let_in(peer);
+            }
+        }
+        for peer in &allow {
+            if self.bans.remove(peer).is_some() {
+                info!(%peer, "allowlisted: ban lifted");
+                if let Err(error) = self.peerstore.unban(peer) {
+                    warn!(%peer, %error, "cannot lift the ban of an allowlisted peer");
+                }
+                if !block.contains(peer) {
+                    self.let_in(*peer);
+                }
+            }
+        }
+        self.allow = allow;
+        self.block = block;
+    }
+}

@@ -1,0 +1,356 @@
+//! Issue 4's gossip tests, with real `tiernet-node` processes on loopback:
+//! who may publish on which topic, bans, operator block lists, and a plain
+//! libp2p observer.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{NodeProcess, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
+use libp2p::identity::Keypair;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm};
+use tiernet_core::wire::{NetworkId, Topic};
+use tiernet_node::transport::{self, TransportOptions};
+
+const SPREAD: Duration = Duration::from_secs(15);
+
+struct Member {
+    name: String,
+    process: NodeProcess,
+    peer_id: String,
+    tcp: String,
+    telemetry: String,
+}
+
+fn start(net: &Path, name: &str, identity: Option<&Path>, bootstrap: &[&Member], extra: &[&str]) -> Member {
+    let data = net.join(name);
+    let genesis = net.join("genesis.json").display().to_string();
+    let mut args: Vec<String> = vec!["--genesis".into(), genesis, "--testing-api".into()];
+    if let Some(identity) = identity {
+        args.push("--identity".into());
+        args.push(identity.display().to_string());
+    }
+    for peer in bootstrap {
+        args.push("--bootstrap".into());
+        args.push(peer.tcp.clone());
+    }
+    args.extend(["--listen".into(), "/ip4/127.0.0.1/tcp/0".into()]);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.push("run".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut process = NodeProcess::start(&data, &args);
+    let any = |_: &str| true;
+    let peer_id = process.wait_for_matching("peer_id", any);
+    let tcp = process.tcp_addr();
+    let telemetry = process
+        .wait_for_matching("telemetry", any)
+        .trim_start_matches("http://")
+        .to_owned();
+    Member {
+        name: name.to_owned(),
+        process,
+        peer_id,
+        tcp,
+        telemetry,
+    }
+}
+
+fn key(net: &Path, i: usize) -> std::path::PathBuf {
+    net.join(format!("node-{i}")).join("zsi_key")
+}
+
+/// Waits until `member` has verified handshakes with all of `others`.
+fn wait_connected(member: &Member, others: &[&Member]) {
+    wait_for_peers(&member.telemetry, "connected to everyone", |peers| {
+        others
+            .iter()
+            .all(|o| peers.iter().any(|p| p.peer_id == o.peer_id && p.connected))
+    });
+}
+
+fn publish(member: &Member, topic: Topic) -> String {
+    let (status, body) = http_post(&member.telemetry, &format!("/testing/publish?topic={}", topic.name()));
+    assert_eq!(status, 200, "publish on {topic}: {body}");
+    body.trim().to_owned()
+}
+
+fn has(member: &Member, id: &str) -> bool {
+    received(&member.telemetry).iter().any(|r| r.message_id == id)
+}
+
+#[test]
+fn exactly_the_allowed_messages_arrive_everywhere_and_rejected_senders_lose_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path();
+    genesis(net, &["--validators", "1", "--members", "TL1,TL2"]);
+    let v = start(net, "v", Some(&key(net, 0)), &[], &[]);
+    let p = start(net, "p", Some(&key(net, 1)), &[&v], &[]);
+    let s = start(net, "s", Some(&key(net, 2)), &[&v, &p], &[]);
+    let o = start(net, "o", None, &[&v, &p, &s], &[]);
+    let all = [&v, &p, &s, &o];
+    for m in all {
+        let others: Vec<&Member> = all.iter().copied().filter(|x| x.peer_id != m.peer_id).collect();
+        wait_connected(m, &others);
+    }
+    // The meshes are up once a validator's message reaches everyone.
+    eventually("a first message spreads", SPREAD, || {
+        let id = publish(&v, Topic::Meta);
+        std::thread::sleep(Duration::from_millis(300));
+        all[1..].iter().all(|m| has(m, &id))
+    });
+
+    let allowed: [(&Member, &[Topic]); 4] = [
+        (&v, &Topic::ALL),
+        (&s, &[Topic::Proofs, Topic::Snapshots, Topic::Meta]),
+        (&p, &[Topic::Proofs, Topic::Meta]),
+        (&o, &[Topic::Meta]),
+    ];
+    // Allowed messages first: a rejected message lowers its sender's score
+    // at once, and a low enough score stops peers publishing to the sender,
+    // which would hide what this test checks (admission) behind scoring.
+    let mut expected = Vec::new();
+    for pass_allowed in [true, false] {
+        for (sender, topics) in &allowed {
+            for topic in Topic::ALL {
+                if topics.contains(&topic) == pass_allowed {
+                    let id = publish(sender, topic);
+                    expected.push((*sender, topic, id, pass_allowed));
+                }
+            }
+        }
+    }
+    for (sender, topic, id, allowed) in &expected {
+        if *allowed {
+            for m in all.iter().filter(|m| m.peer_id != sender.peer_id) {
+                eventually(
+                    &format!("{topic} from {} reaches {}", sender.peer_id, m.peer_id),
+                    SPREAD,
+                    || has(m, id),
+                );
+            }
+        }
+    }
+    // Give rejected messages the same time to (not) spread.
+    std::thread::sleep(Duration::from_secs(2));
+    for (sender, topic, id, allowed) in &expected {
+        if !*allowed {
+            for m in all {
+                assert!(
+                    !has(m, id),
+                    "{topic} from {} must arrive nowhere, but {} has it",
+                    sender.peer_id,
+                    m.peer_id
+                );
+            }
+        }
+    }
+    // Every sender that tried something it may not loses score where its
+    // messages arrived. The validator sent nothing wrong, so every sender
+    // still published to it; between the others GossipSub's publish
+    // threshold stops a node sending to a peer that sent it invalid
+    // messages, so not every pair sees every attempt.
+    let at_v = peers(&v.telemetry);
+    for sender in [&s, &p, &o] {
+        let record = at_v.iter().find(|r| r.peer_id == sender.peer_id).unwrap();
+        assert!(record.score < 0.0, "{}'s score at V is {}", sender.name, record.score);
+    }
+    // The validator only published what it may: its score stays non-negative.
+    for m in [&p, &s, &o] {
+        let view = peers(&m.telemetry);
+        assert!(view.iter().find(|r| r.peer_id == v.peer_id).unwrap().score >= 0.0);
+    }
+    // Decisions, reputation and scores are in the metrics.
+    let (status, metrics) = http_get(&v.telemetry, "/metrics");
+    assert_eq!(status, 200);
+    for needle in [
+        "tiernet_gossip_messages_total{topic=\"votes\",tier=\"TL1\",decision=\"unauthorised\"}",
+        "tiernet_gossip_messages_total{topic=\"proofs\",tier=\"TL1\",decision=\"accept\"}",
+        "tiernet_reputation_events_total{event=\"unauthorised_publish\"}",
+        &format!("tiernet_peer_score{{peer=\"{}\",tier=\"TL1\"}}", p.peer_id),
+        "tiernet_peers{tier=\"TL2\"} 1",
+        "gossipsub",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+    }
+}
+
+#[test]
+fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path();
+    genesis(net, &["--validators", "1", "--members", "TL1"]);
+    let config = net.join("v.toml");
+    std::fs::write(&config, "[reputation]\nbase_ban_secs = 4\n").unwrap();
+    let config_arg = config.display().to_string();
+    let v = start(net, "v", Some(&key(net, 0)), &[], &["--config", &config_arg]);
+    let mut p = start(net, "p", Some(&key(net, 1)), &[&v], &[]);
+    wait_connected(&v, &[&p]);
+    std::thread::sleep(Duration::from_secs(2)); // GossipSub subscriptions
+
+    // Votes are for validators: every one costs P ten points at V.
+    eventually("P is banned at V", SPREAD, || {
+        // Once the ban disconnects P, publishing fails for lack of peers: fine.
+        http_post(&p.telemetry, "/testing/publish?topic=votes");
+        peers(&v.telemetry)
+            .iter()
+            .any(|r| r.peer_id == p.peer_id && r.banned_until_ms.is_some())
+    });
+    wait_for_peers(&v.telemetry, "P is disconnected", |peers| {
+        peers.iter().any(|r| r.peer_id == p.peer_id && !r.connected)
+    });
+    // While banned, P's dials are refused.
+    let dial = format!("/testing/dial?addr={}", v.tcp);
+    assert_eq!(http_post(&p.telemetry, &dial).0, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    let record = peers(&v.telemetry)
+        .into_iter()
+        .find(|r| r.peer_id == p.peer_id)
+        .unwrap();
+    assert!(!record.connected && record.banned_until_ms.is_some(), "{record:?}");
+    // After the ban, P is accepted again.
+    eventually("P reconnects after its ban", Duration::from_secs(20), || {
+        http_post(&p.telemetry, &dial);
+        std::thread::sleep(Duration::from_millis(300));
+        peers(&v.telemetry)
+            .iter()
+            .any(|r| r.peer_id == p.peer_id && r.connected && r.banned_until_ms.is_none())
+    });
+
+    // An operator block list, applied on SIGHUP without a restart.
+    std::fs::write(
+        &config,
+        format!(
+            "[reputation]\nbase_ban_secs = 4\n[peers]\nblock = [\"{}\"]\n",
+            p.peer_id
+        ),
+    )
+    .unwrap();
+    v.process.signal("HUP");
+    wait_for_peers(&v.telemetry, "blocklisted P is disconnected", |peers| {
+        peers.iter().any(|r| r.peer_id == p.peer_id && !r.connected)
+    });
+    http_post(&p.telemetry, &dial);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        !peers(&v.telemetry)
+            .iter()
+            .any(|r| r.peer_id == p.peer_id && r.connected)
+    );
+    p.process.terminate();
+    assert!(p.process.wait_exit().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_libp2p_observer_reads_blocks_and_meta_but_cannot_publish_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().to_owned();
+    genesis(&net, &["--validators", "1", "--members", "TL1"]);
+    let (v, other) = tokio::task::spawn_blocking({
+        let net = net.clone();
+        move || {
+            let v = start(&net, "v", Some(&key(&net, 0)), &[], &[]);
+            let other = start(&net, "p", Some(&key(&net, 1)), &[&v], &[]);
+            wait_connected(&v, &[&other]);
+            (v, other)
+        }
+    })
+    .await
+    .unwrap();
+
+    // A plain libp2p peer: GossipSub only, no tiernet handshake.
+    let key = Keypair::generate_ed25519();
+    let transport = transport::build(
+        &key,
+        TransportOptions {
+            webrtc_certificate: None,
+            websocket_tls: None,
+        },
+    )
+    .unwrap();
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let behaviour: gossipsub::Behaviour =
+        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config).unwrap();
+    let mut swarm = Swarm::new(
+        transport,
+        behaviour,
+        key.public().to_peer_id(),
+        libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(Duration::from_secs(60)),
+    );
+    let network = NetworkId::new("devnet").unwrap();
+    let topic = |t: Topic| IdentTopic::new(t.topic_string(&network));
+    for t in [Topic::Blocks, Topic::Meta, Topic::Proofs] {
+        swarm.behaviour_mut().subscribe(&topic(t)).unwrap();
+    }
+    swarm.dial(v.tcp.parse::<Multiaddr>().unwrap()).unwrap();
+
+    // Wait for V to see our subscription, then ask V to publish.
+    let mut wanted: BTreeSet<&str> = ["blocks", "meta"].into_iter().collect();
+    let mut published = false;
+    let deadline = tokio::time::Instant::now() + SPREAD;
+    while !wanted.is_empty() {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?} message from V within {SPREAD:?}"));
+        match event {
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) if !published => {
+                published = true;
+                let telemetry = v.telemetry.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::thread::sleep(Duration::from_millis(800));
+                    publish_on(&telemetry, Topic::Blocks);
+                    publish_on(&telemetry, Topic::Meta);
+                });
+            }
+            SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
+                for t in [Topic::Blocks, Topic::Meta] {
+                    if message.topic == topic(t).hash() {
+                        wanted.remove(t.name());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // The observer's proof envelope (its key is not registered) is refused.
+    let attempt = tiernet_node::testing::sample_message(Topic::Proofs, None, &network, 1, tiernet_node::node::now_ms());
+    swarm
+        .behaviour_mut()
+        .publish(topic(Topic::Proofs), attempt.clone())
+        .unwrap();
+    let id = hex::encode(tiernet_core::wire::sign::message_id(&attempt).as_bytes());
+    let me = swarm.local_peer_id().to_string();
+    let drive = async {
+        loop {
+            swarm.select_next_some().await;
+        }
+    };
+    let check = tokio::task::spawn_blocking(move || {
+        wait_for_peers(&v.telemetry, "the observer's score falls", |peers| {
+            peers
+                .iter()
+                .any(|r| r.peer_id == me && r.tier == "TL0" && r.score < 0.0)
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(!received(&v.telemetry).iter().any(|r| r.message_id == id));
+        assert!(!received(&other.telemetry).iter().any(|r| r.message_id == id));
+        drop((v.process, other.process));
+    });
+    tokio::select! {
+        result = check => result.unwrap(),
+        () = drive => unreachable!(),
+    }
+}
+
+fn publish_on(telemetry: &str, topic: Topic) {
+    let (status, body) = http_post(telemetry, &format!("/testing/publish?topic={}", topic.name()));
+    assert_eq!(status, 200, "{body}");
+}
