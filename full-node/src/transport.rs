@@ -60,12 +60,17 @@ fn tcp_config() -> tcp::Config {
 /// Builds the transport stack for `key`.
 pub fn build(key: &Keypair, options: TransportOptions) -> Result<Boxed<(PeerId, StreamMuxerBox)>, TransportError> {
     let noise = || noise::Config::new(key).map_err(TransportError::Noise);
-    let tcp = tcp::tokio::Transport::new(tcp_config())
+    // DNS sits *under* WebSocket: the WebSocket layer must see the host name
+    // of `/dns4/<name>/tcp/<port>/tls/ws` to send it as the TLS server name
+    // and check the certificate against it; only then is it resolved.
+    let dns_tcp =
+        || dns::tokio::Transport::system(tcp::tokio::Transport::new(tcp_config())).map_err(TransportError::Dns);
+    let tcp = dns_tcp()?
         .upgrade(Version::V1Lazy)
         .authenticate(noise()?)
         .multiplex(yamux::Config::default())
         .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
-    let mut ws = websocket::Config::new(tcp::tokio::Transport::new(tcp_config()));
+    let mut ws = websocket::Config::new(dns_tcp()?);
     if let Some(tls) = options.websocket_tls {
         ws.set_tls_config(tls);
     }
@@ -77,7 +82,6 @@ pub fn build(key: &Keypair, options: TransportOptions) -> Result<Boxed<(PeerId, 
     // WebSocket first: the plain TCP transport refuses `/ws` addresses anyway,
     // but this keeps the intent obvious.
     let stream_transports = ws.or_transport(tcp).map(|either, _| either.into_inner());
-    let stream_transports = dns::tokio::Transport::system(stream_transports).map_err(TransportError::Dns)?;
     Ok(match options.webrtc_certificate {
         Some(certificate) => libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
             .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))

@@ -127,13 +127,18 @@ struct Client {
 
 impl Client {
     fn new() -> Self {
+        Self::with_tls(None)
+    }
+
+    /// A client whose secure WebSocket dials trust `tls`.
+    fn with_tls(websocket_tls: Option<libp2p::websocket::tls::Config>) -> Self {
         let key = Keypair::generate_ed25519();
         let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng()).unwrap();
         let transport = transport::build(
             &key,
             TransportOptions {
                 webrtc_certificate: Some(certificate),
-                websocket_tls: None,
+                websocket_tls,
             },
         )
         .unwrap();
@@ -427,4 +432,62 @@ fn a_restarted_node_keeps_its_identity_certhash_and_peerstore_and_reconnects() {
         peers.iter().any(|p| p.peer_id == b.peer_id && p.connected)
     });
     drop((a2.process, b.process));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_with_a_certificate_serves_secure_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    genesis(dir.path(), &["--validators", "1"]);
+    let rcgen::CertifiedKey { cert, key_pair } = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key_pair.serialize_pem()).unwrap();
+    let config = dir.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[listen]\ntls_ws = [\"/ip4/127.0.0.1/tcp/0/tls/ws\"]\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert_file.display(),
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let (node, tls_ws) = tokio::task::spawn_blocking({
+        let net = dir.path().to_owned();
+        let config = config.display().to_string();
+        move || {
+            let data = net.join("node-0");
+            let genesis = net.join("genesis.json").display().to_string();
+            let mut process = NodeProcess::start(
+                &data,
+                &[
+                    "--config",
+                    &config,
+                    "--genesis",
+                    &genesis,
+                    "--listen",
+                    "/ip4/127.0.0.1/tcp/0",
+                    "run",
+                ],
+            );
+            let tls_ws = process.addr_with("/tls/ws/");
+            (started(process), tls_ws)
+        }
+    })
+    .await
+    .unwrap();
+    // Dial by name so the certificate's subject matches.
+    let addr = tls_ws.replace("/ip4/127.0.0.1/", "/dns4/localhost/");
+    let mut trust = libp2p::websocket::tls::Config::builder();
+    trust
+        .add_trust(&libp2p::websocket::tls::Certificate::new(cert.der().to_vec()))
+        .unwrap();
+    let mut client = Client::with_tls(Some(trust.finish()));
+    let (remote, response) = client
+        .handshake(&addr, |local, remote| build_hello(None, &info(), &local, &remote))
+        .await;
+    assert_eq!(remote.to_string(), node.peer_id);
+    assert_eq!(node_identity(&response, remote, client.peer_id()), node.zsi_id);
+    drop(node.process);
 }
