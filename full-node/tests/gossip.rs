@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{NodeProcess, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
+use common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
 use libp2p::identity::Keypair;
@@ -21,10 +21,14 @@ const SPREAD: Duration = Duration::from_secs(15);
 
 struct Member {
     name: String,
-    process: NodeProcess,
-    peer_id: String,
-    tcp: String,
-    telemetry: String,
+    node: Started,
+}
+
+impl std::ops::Deref for Member {
+    type Target = Started;
+    fn deref(&self) -> &Started {
+        &self.node
+    }
 }
 
 fn start(net: &Path, name: &str, identity: Option<&Path>, bootstrap: &[&Member], extra: &[&str]) -> Member {
@@ -43,20 +47,9 @@ fn start(net: &Path, name: &str, identity: Option<&Path>, bootstrap: &[&Member],
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.push("run".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut process = NodeProcess::start(&data, &args);
-    let any = |_: &str| true;
-    let peer_id = process.wait_for_matching("peer_id", any);
-    let tcp = process.tcp_addr();
-    let telemetry = process
-        .wait_for_matching("telemetry", any)
-        .trim_start_matches("http://")
-        .to_owned();
     Member {
         name: name.to_owned(),
-        process,
-        peer_id,
-        tcp,
-        telemetry,
+        node: Started::from(NodeProcess::start(&data, &args), identity.is_some()),
     }
 }
 
@@ -230,7 +223,7 @@ fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
         ),
     )
     .unwrap();
-    v.process.signal("HUP");
+    v.node.process.signal("HUP");
     wait_for_peers(&v.telemetry, "blocklisted P is disconnected", |peers| {
         peers.iter().any(|r| r.peer_id == p.peer_id && !r.connected)
     });
@@ -241,8 +234,8 @@ fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
             .iter()
             .any(|r| r.peer_id == p.peer_id && r.connected)
     );
-    p.process.terminate();
-    assert!(p.process.wait_exit().success());
+    p.node.process.terminate();
+    assert!(p.node.process.wait_exit().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -342,7 +335,7 @@ async fn a_plain_libp2p_observer_reads_blocks_and_meta_but_cannot_publish_proofs
         std::thread::sleep(Duration::from_secs(1));
         assert!(!received(&v.telemetry).iter().any(|r| r.message_id == id));
         assert!(!received(&other.telemetry).iter().any(|r| r.message_id == id));
-        drop((v.process, other.process));
+        drop((v, other));
     });
     tokio::select! {
         result = check => result.unwrap(),

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{NodeProcess, genesis, peers, wait_for_peers};
+use common::{NodeProcess, Started, genesis, peers, wait_for_peers};
 use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
@@ -38,30 +38,8 @@ fn start_member(net: &Path, i: usize, bootstrap: &[String]) -> NodeProcess {
     NodeProcess::start(&data, &args)
 }
 
-struct Started {
-    process: NodeProcess,
-    peer_id: String,
-    zsi_id: Option<String>,
-    tcp: String,
-    telemetry: String,
-}
-
-fn started(mut process: NodeProcess) -> Started {
-    let any = |_: &str| true;
-    let peer_id = process.wait_for_matching("peer_id", any);
-    let zsi_id = Some(process.wait_for_matching("zsi_id", any));
-    let tcp = process.tcp_addr();
-    let telemetry = process
-        .wait_for_matching("telemetry", any)
-        .trim_start_matches("http://")
-        .to_owned();
-    Started {
-        process,
-        peer_id,
-        zsi_id,
-        tcp,
-        telemetry,
-    }
+fn started(process: NodeProcess) -> Started {
+    Started::from(process, true)
 }
 
 #[test]

@@ -201,14 +201,14 @@ impl Drop for NodeProcess {
     }
 }
 
-/// `GET http://<addr><path>` over a plain TCP socket: (status code, body).
-pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+/// One HTTP/1.1 request over a plain TCP socket: (status code, body).
+pub fn http(method: &str, addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to telemetry");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -223,6 +223,16 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// `GET http://<addr><path>`.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http("GET", addr, path)
+}
+
+/// `POST http://<addr><path>` with an empty body.
+pub fn http_post(addr: &str, path: &str) -> (u16, String) {
+    http("POST", addr, path)
 }
 
 /// The node's peers as `/peers` shows them.
@@ -267,30 +277,6 @@ pub fn genesis(dir: &Path, args: &[&str]) {
     );
 }
 
-/// `POST http://<addr><path>`: (status code, body).
-pub fn http_post(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to telemetry");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// The gossip messages a node accepted (`/testing/received`).
 pub fn received(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
     let (status, body) = http_get(telemetry, "/testing/received");
@@ -306,5 +292,40 @@ pub fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
             panic!("{what}: not reached within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A started node and what it printed about itself.
+pub struct Started {
+    /// The process.
+    pub process: NodeProcess,
+    /// `peer_id:`.
+    pub peer_id: String,
+    /// `zsi_id:`, when the node has one.
+    pub zsi_id: Option<String>,
+    /// Its plain TCP address.
+    pub tcp: String,
+    /// Its telemetry `ip:port`.
+    pub telemetry: String,
+}
+
+impl Started {
+    /// Reads the lines a node prints on start. `has_zsi`: whether to expect `zsi_id:`.
+    pub fn from(mut process: NodeProcess, has_zsi: bool) -> Self {
+        let any = |_: &str| true;
+        let peer_id = process.wait_for_matching("peer_id", any);
+        let zsi_id = has_zsi.then(|| process.wait_for_matching("zsi_id", any));
+        let tcp = process.tcp_addr();
+        let telemetry = process
+            .wait_for_matching("telemetry", any)
+            .trim_start_matches("http://")
+            .to_owned();
+        Self {
+            process,
+            peer_id,
+            zsi_id,
+            tcp,
+            telemetry,
+        }
     }
 }
