@@ -3,7 +3,7 @@
 # when everything is already there).
 
 # Arguments for the demo node (global flags first, then the subcommand).
-NODE_ARGS ?= --data-dir .tiernet/demo run
+NODE_ARGS ?= devnet --validators 4
 CARGO ?= cargo
 
 SHELL := bash
@@ -16,7 +16,7 @@ banner = @printf '\n==> %s\n' "$(1)"
 .PHONY: help setup test fmt fmt-check clippy wasm demo
 
 help:
-	@echo "make demo    set up, then run one full node ($(NODE_ARGS))"
+	@echo "make demo    set up, then run a local devnet (tiernet-node $(NODE_ARGS))"
 	@echo "make test    set up, then fmt check, clippy, tests, wasm32 build of tiernet-core"
 	@echo "make setup   install what the other targets need (scripts/setup)"
 	@echo "make wasm    release wasm32 build of tiernet-core"

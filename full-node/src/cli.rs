@@ -109,6 +109,23 @@ pub enum Command {
         #[arg(long, value_name = "T")]
         genesis_time_ms: Option<u64>,
     },
+    /// Run a local network of validators in this process (development and the web demo).
+    ///
+    /// The first run writes DIR/genesis.json and DIR/node-<i>/; later runs reuse them. Node i listens on
+    /// 127.0.0.1: TCP BASE+10i, WebSocket BASE+10i+1, WebRTC-direct BASE+10i+2, telemetry BASE+10i+3
+    /// (BASE 0: free ports). Prints a line per node and writes DIR/devnet.json with the browser
+    /// bootstrap addresses. Stop with SIGINT or SIGTERM.
+    Devnet {
+        /// Number of validators (1 to 32)
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        validators: usize,
+        /// Directory of the devnet
+        #[arg(long, value_name = "DIR", default_value = ".tiernet/devnet")]
+        dir: PathBuf,
+        /// First port (0: free ports)
+        #[arg(long, value_name = "PORT", default_value_t = 7700)]
+        base_port: u16,
+    },
 }
 
 impl Cli {

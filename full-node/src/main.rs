@@ -18,6 +18,11 @@ fn main() -> ExitCode {
         Command::PrintConfig => print_config(),
         Command::Run => run(&cli),
         Command::Init => init(&cli),
+        Command::Devnet {
+            validators,
+            dir,
+            base_port,
+        } => devnet(&cli, *validators, dir.clone(), *base_port),
         Command::Genesis {
             out,
             validators,
@@ -47,6 +52,39 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn devnet(cli: &Cli, validators: usize, dir: std::path::PathBuf, base_port: u16) -> anyhow::Result<()> {
+    let network_id = match &cli.network_id {
+        Some(id) => id.clone(),
+        None => tiernet_core::wire::NetworkId::new(DEFAULT_NETWORK_ID)?,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new("warn").context("log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the Tokio runtime")?;
+    runtime.block_on(async move {
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let options = tiernet_node::devnet::DevnetOptions {
+            dir,
+            validators,
+            base_port,
+            network_id,
+        };
+        tiernet_node::devnet::run(options, async move {
+            tokio::select! {
+                _ = sigint.recv() => {}
+                _ = sigterm.recv() => {}
+            }
+        })
+        .await?;
+        Ok(())
+    })
 }
 
 fn print_config() -> anyhow::Result<()> {
