@@ -13,6 +13,7 @@
 //! | [`tier`] | the one tier function, from an on-chain reputation record to TL0..TL5 |
 //! | [`admission`] | the topic × tier publish policy, with reasons |
 //! | [`genesis`] | the genesis file: network, thresholds, timeouts, identities, validators |
+//! | [`proof`] | proof envelopes: shared checks, the verifier registry, the `uptime/v1` kind, the chain-proof seam |
 //! | [`ratelimit`] | token buckets and a bounded per-key limiter |
 //! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
 //! | [`chain`] | checked validator sets, quorum math, commit/polka/round certificate and evidence verification |
@@ -26,6 +27,7 @@ pub mod genesis;
 pub mod gossip;
 pub mod hash;
 pub mod identity;
+pub mod proof;
 pub mod ratelimit;
 pub mod reputation;
 pub mod tier;

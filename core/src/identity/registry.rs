@@ -23,6 +23,12 @@ pub trait IdentityRegistry {
     fn lookup(&self, zsi_id: &ZsiId) -> Option<&RegisteredIdentity>;
 }
 
+impl<T: IdentityRegistry + ?Sized> IdentityRegistry for &T {
+    fn lookup(&self, zsi_id: &ZsiId) -> Option<&RegisteredIdentity> {
+        (**self).lookup(zsi_id)
+    }
+}
+
 /// An in-memory registry.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRegistry {

@@ -1,0 +1,149 @@
+//! The built-in `uptime/v1` proof: a node's claim that it was up over a
+//! window of heights, countersigned by peers that saw its heartbeats on
+//! `meta`.
+//!
+//! - statement: `UptimeClaim { network_id, subject, from_height, to_height, heartbeats }`
+//! - proof: `UptimeProof { witnesses: [UptimeWitness { witness, heartbeats_seen, signature }] }`
+//!
+//! Rules: the subject is the submitter; the window ends at or before the
+//! current height and spans at most [`UptimeVerifier::max_window_blocks`];
+//! the claimed heartbeats are possible in that window; every witness is a
+//! distinct registered TL1+ identity other than the subject, saw no more
+//! heartbeats than claimed, and signed (claim, heartbeats_seen); at least
+//! [`UptimeVerifier::min_witnesses`] witnesses. The credit is the window's
+//! duration scaled by the coverage that the second-best witness vouches for
+//! (so no single witness decides), in whole minutes.
+
+use std::collections::BTreeSet;
+
+use prost::Message;
+
+use super::{ProofContext, ProofEffect, ProofError, ProofVerifier};
+use crate::identity::ZsiId;
+use crate::identity::registry::IdentityRegistry;
+use crate::tier::{Tier, tier_of};
+use crate::wire::sign::verify_uptime_witness;
+use crate::wire::{Validate, proto};
+
+/// The kind string.
+pub const KIND: &str = "uptime/v1";
+
+/// The `uptime/v1` verifier and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UptimeVerifier {
+    /// Fewest valid witnesses.
+    pub min_witnesses: usize,
+    /// Longest window, in blocks.
+    pub max_window_blocks: u64,
+    /// Interval between a node's heartbeats, in ms.
+    pub heartbeat_interval_ms: u64,
+}
+
+impl Default for UptimeVerifier {
+    fn default() -> Self {
+        Self {
+            // Two, so that no single peer can vouch for another alone.
+            min_witnesses: 2,
+            // An hour of one-second blocks: long enough to credit a day in
+            // 24 proofs, short enough to bound a single claim.
+            max_window_blocks: 3_600,
+            heartbeat_interval_ms: 10_000,
+        }
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> ProofError {
+    ProofError::Invalid {
+        kind: KIND,
+        reason: reason.into(),
+    }
+}
+
+impl ProofVerifier for UptimeVerifier {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn verify(
+        &self,
+        envelope: &proto::ProofEnvelope,
+        ctx: &ProofContext<'_, &dyn IdentityRegistry>,
+    ) -> Result<ProofEffect, ProofError> {
+        // The envelope's validation bounded both byte strings already.
+        let claim = proto::UptimeClaim::decode(envelope.statement.as_slice())
+            .map_err(|e| invalid(format!("statement is not an UptimeClaim: {e}")))?;
+        claim.validate().map_err(|e| invalid(format!("statement: {e}")))?;
+        let proof = proto::UptimeProof::decode(envelope.proof.as_slice())
+            .map_err(|e| invalid(format!("proof is not an UptimeProof: {e}")))?;
+        proof.validate().map_err(|e| invalid(format!("proof: {e}")))?;
+
+        if claim.network_id != ctx.network.as_str() {
+            return Err(invalid(format!("claim is for network {:?}", claim.network_id)));
+        }
+        if claim.subject != envelope.submitter {
+            return Err(invalid("the subject of the claim is not the submitter"));
+        }
+        let subject = ZsiId::from_slice(&claim.subject).ok_or_else(|| invalid("subject is not a ZSI id"))?;
+        if claim.to_height > ctx.height {
+            return Err(invalid(format!(
+                "window ends at {} after the current height {}",
+                claim.to_height, ctx.height
+            )));
+        }
+        let window_blocks = claim.to_height - claim.from_height + 1;
+        if window_blocks > self.max_window_blocks {
+            return Err(invalid(format!(
+                "window of {window_blocks} blocks is over {}",
+                self.max_window_blocks
+            )));
+        }
+        let window_ms = window_blocks.saturating_mul(ctx.block_time_ms);
+        let possible = window_ms / self.heartbeat_interval_ms.max(1) + 1;
+        if claim.heartbeats == 0 || u64::from(claim.heartbeats) > possible {
+            return Err(invalid(format!(
+                "{} heartbeats claimed; 1 to {possible} fit the window",
+                claim.heartbeats
+            )));
+        }
+
+        let mut seen = BTreeSet::new();
+        let mut vouched = Vec::with_capacity(proof.witnesses.len());
+        for (i, witness) in proof.witnesses.iter().enumerate() {
+            let id =
+                ZsiId::from_slice(&witness.witness).ok_or_else(|| invalid(format!("witness {i} is not a ZSI id")))?;
+            if id == subject {
+                return Err(invalid("the subject cannot witness itself"));
+            }
+            if !seen.insert(id) {
+                return Err(invalid(format!("witness {id} appears twice")));
+            }
+            let registered = ctx
+                .registry
+                .lookup(&id)
+                .ok_or_else(|| invalid(format!("witness {id} is not registered")))?;
+            if tier_of(Some(&registered.reputation), ctx.thresholds) < Tier::TL1 {
+                return Err(invalid(format!("witness {id} is below TL1")));
+            }
+            if witness.heartbeats_seen > claim.heartbeats {
+                return Err(invalid(format!("witness {id} saw more heartbeats than claimed")));
+            }
+            verify_uptime_witness(&claim, witness, &registered.public.identity_key)
+                .map_err(|_| invalid(format!("witness {id}'s signature does not verify")))?;
+            vouched.push(witness.heartbeats_seen);
+        }
+        if vouched.len() < self.min_witnesses {
+            return Err(invalid(format!(
+                "{} witnesses, at least {} needed",
+                vouched.len(),
+                self.min_witnesses
+            )));
+        }
+        vouched.sort_unstable_by(|a, b| b.cmp(a));
+        let second_best = u64::from(vouched[self.min_witnesses.max(1) - 1]);
+        // Credit = window × (vouched heartbeats / possible heartbeats), capped at the window.
+        let credited_ms =
+            (u128::from(window_ms) * u128::from(second_best) / u128::from(possible)).min(u128::from(window_ms));
+        let minutes = u64::try_from(credited_ms / 60_000).unwrap_or(u64::MAX);
+        Ok(ProofEffect::UptimeCredit { subject, minutes })
+    }
+}
