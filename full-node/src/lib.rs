@@ -20,6 +20,7 @@ pub mod config;
 pub mod devnet;
 pub mod gossip;
 pub mod handshake;
+pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod output;
