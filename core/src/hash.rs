@@ -41,6 +41,14 @@ pub mod tags {
     pub const CHAIN_COMMITMENT: &str = "tiernet/chain-commitment/v1";
     /// Gossipsub message id (content address of the data).
     pub const MESSAGE_ID: &str = "tiernet/message-id/v1";
+    /// The chain commitment at height 0, derived from the genesis.
+    pub const GENESIS_COMMITMENT: &str = "tiernet/genesis-commitment/v1";
+    /// Leaf of the proofs Merkle tree (over a proof content id).
+    pub const PROOFS_LEAF: &str = "tiernet/proofs-leaf/v1";
+    /// Inner node of the proofs Merkle tree.
+    pub const PROOFS_NODE: &str = "tiernet/proofs-node/v1";
+    /// A block's `proofs_root`: the leaf count and the tree root.
+    pub const PROOFS_ROOT: &str = "tiernet/proofs-root/v1";
 
     /// All tags, for uniqueness checks.
     pub const ALL: &[&str] = &[
@@ -59,6 +67,10 @@ pub mod tags {
         HANDSHAKE_VRF,
         CHAIN_COMMITMENT,
         MESSAGE_ID,
+        GENESIS_COMMITMENT,
+        PROOFS_LEAF,
+        PROOFS_NODE,
+        PROOFS_ROOT,
     ];
 }
 

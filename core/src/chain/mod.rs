@@ -5,15 +5,32 @@
 //!   than 2/3 of the power), the canonical votes a certificate's signatures
 //!   cover ([`precommit_for`], [`prevote_for`]), and the verifiers of commit,
 //!   polka and round certificates and of equivocation evidence.
+//! - [`block`]: the chain commitment (genesis and per height), the proofs
+//!   Merkle root with inclusion proofs, [`BlockBuilder`], and validation of a
+//!   header, block or finalized block against its [`Parent`]
+//!   ([`validate_header`], [`validate_block`], [`validate_finalized`],
+//!   [`validate_signed_header`]).
+//! - [`reputation_rules`]: on-chain reputation transitions ([`apply_event`])
+//!   under one documented scoring rule, and the participation credit of a
+//!   commit ([`participation_events`]).
 //!
 //! Everything here is pure: the validator set to check against is an
 //! argument, so the same code serves the node (current set), the light
 //! client (the set it trusts at a point of a chain proof) and the consensus
 //! engine's certificate checks.
 
+pub mod block;
 pub mod quorum;
+pub mod reputation_rules;
+
+pub use block::{
+    BlockBuilder, BlockError, GenesisAnchor, Parent, chain_commitment, empty_proofs_root, genesis_commitment,
+    proof_leaf_hash, proofs_inclusion, proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids, validate_block,
+    validate_finalized, validate_header, validate_signed_header, verify_header_commit, verify_proof_inclusion,
+};
 
 pub use quorum::{
     CertificateError, QuorumSummary, ValidatorEntry, ValidatorSet, ValidatorSetError, precommit_for, prevote_for,
     quorum_threshold, skip_threshold, verify_commit, verify_evidence, verify_polka, verify_round_certificate, vote_for,
 };
+pub use reputation_rules::{ScoringRules, apply_event, apply_events, participation_events};

@@ -1,7 +1,7 @@
 //! Proof envelopes and their verifiers.
 //!
 //! A `ProofEnvelope { kind, statement, proof, submitter, height, signature }`
-//! travels on `proofs`. [`check_envelope`] runs the checks every kind shares
+//! travels on `proofs`. [`VerifierRegistry::check_envelope`] runs the checks every kind shares
 //! (size is done by the decoder): the submitter is registered and at least
 //! TL1, its signature verifies, the envelope is fresh (its height within
 //! [`ProofContext::freshness_blocks`] of the chain's), and then the verifier
