@@ -18,6 +18,7 @@
 //! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
 //! | [`chain`] | checked validator sets, quorum math, commit/polka/round certificate and evidence verification |
 //! | [`gossip`] | validating a gossip message: decode, author, signature, admission, freshness, replay → a verdict with a reason |
+//! | [`state`] | the state tree: key layout, BLAKE3 hashing scheme, value/absence proofs and snapshot chunks verified against a root |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -30,5 +31,6 @@ pub mod identity;
 pub mod proof;
 pub mod ratelimit;
 pub mod reputation;
+pub mod state;
 pub mod tier;
 pub mod wire;

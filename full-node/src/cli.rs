@@ -46,7 +46,7 @@ pub struct Cli {
     #[arg(long)]
     pub tcp_only: bool,
 
-    /// Bootstrap peer multiaddr ending in /p2p/<PeerId>, repeatable; replaces `bootstrap` [default: none]
+    /// Bootstrap peer multiaddr ending in `/p2p/<PeerId>`, repeatable; replaces `bootstrap` [default: none]
     #[arg(long = "bootstrap", value_name = "ADDR")]
     pub bootstrap: Vec<String>,
 
@@ -86,7 +86,7 @@ pub enum Command {
     Init,
     /// Write a development genesis: N validators plus optional registered members, each with a new ZSI key.
     ///
-    /// Writes DIR/node-<i>/zsi_key (validators first, then members) and DIR/genesis.json; refuses to
+    /// Writes `DIR/node-<i>/zsi_key` (validators first, then members) and DIR/genesis.json; refuses to
     /// overwrite any of them. Prints `identity: <name> <zsi_id> <tier> <key file>` per identity, then
     /// `genesis: <path>`.
     Genesis {
@@ -111,7 +111,7 @@ pub enum Command {
     },
     /// Run a local network of validators in this process (development and the web demo).
     ///
-    /// The first run writes DIR/genesis.json and DIR/node-<i>/; later runs reuse them. Node i listens on
+    /// The first run writes DIR/genesis.json and `DIR/node-<i>/`; later runs reuse them. Node i listens on
     /// 127.0.0.1: TCP BASE+10i, WebSocket BASE+10i+1, WebRTC-direct BASE+10i+2, telemetry BASE+10i+3
     /// (BASE 0: free ports). Prints a line per node and writes DIR/devnet.json with the browser
     /// bootstrap addresses. Stop with SIGINT or SIGTERM.

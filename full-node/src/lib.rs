@@ -26,6 +26,7 @@ pub mod node;
 pub mod output;
 pub mod peerstore;
 pub mod protocol;
+pub mod state_store;
 pub mod store;
 pub mod telemetry;
 pub mod testing;
