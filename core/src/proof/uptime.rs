@@ -139,11 +139,65 @@ impl ProofVerifier for UptimeVerifier {
             )));
         }
         vouched.sort_unstable_by(|a, b| b.cmp(a));
-        let second_best = u64::from(vouched[self.min_witnesses.max(1) - 1]);
+        // The count the `min_witnesses`-th best witness vouches for (none: nothing to credit).
+        let second_best = u64::from(vouched.get(self.min_witnesses.max(1) - 1).copied().unwrap_or(0));
         // Credit = window × (vouched heartbeats / possible heartbeats), capped at the window.
         let credited_ms =
             (u128::from(window_ms) * u128::from(second_best) / u128::from(possible)).min(u128::from(window_ms));
         let minutes = u64::try_from(credited_ms / 60_000).unwrap_or(u64::MAX);
         Ok(ProofEffect::UptimeCredit { subject, minutes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::ZsiKeypair;
+    use crate::identity::registry::MemoryRegistry;
+    use crate::tier::TierThresholds;
+    use crate::wire::NetworkId;
+    use crate::wire::sign::SignedMessage;
+
+    #[test]
+    fn zero_required_witnesses_and_none_given_credits_nothing_instead_of_panicking() {
+        let subject = ZsiKeypair::from_seed(b"s").unwrap();
+        let network = NetworkId::new("devnet").unwrap();
+        let claim = proto::UptimeClaim {
+            network_id: "devnet".into(),
+            subject: subject.zsi_id().as_bytes().to_vec(),
+            from_height: 1,
+            to_height: 10,
+            heartbeats: 1,
+        };
+        let mut envelope = proto::ProofEnvelope {
+            kind: KIND.into(),
+            statement: claim.encode_to_vec(),
+            proof: proto::UptimeProof::default().encode_to_vec(),
+            submitter: subject.zsi_id().as_bytes().to_vec(),
+            height: 10,
+            signature: vec![],
+        };
+        envelope.sign_with(subject.identity_key());
+        let registry = MemoryRegistry::new();
+        let registry: &dyn IdentityRegistry = &registry;
+        let ctx = ProofContext {
+            network: &network,
+            registry: &registry,
+            thresholds: &TierThresholds::default(),
+            height: 10,
+            freshness_blocks: 10,
+            block_time_ms: 1_000,
+        };
+        let lenient = UptimeVerifier {
+            min_witnesses: 0,
+            ..UptimeVerifier::default()
+        };
+        assert_eq!(
+            lenient.verify(&envelope, &ctx),
+            Ok(ProofEffect::UptimeCredit {
+                subject: subject.zsi_id(),
+                minutes: 0
+            })
+        );
     }
 }
