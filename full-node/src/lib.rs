@@ -17,6 +17,7 @@ pub mod behaviour;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consensus;
 pub mod devnet;
 pub mod gossip;
 pub mod handshake;

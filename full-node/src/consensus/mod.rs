@@ -1,0 +1,9 @@
+//! Consensus: a sans-IO engine over Malachite core (CONSENSUS.md).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`context`] | tiernet's types behind Malachite's `Context` |
+//! | [`engine`] | the driver: inputs in, publishes/timers/decisions out |
+
+pub mod context;
+pub mod engine;
