@@ -76,6 +76,22 @@ proptest! {
     }
 }
 
+/// A header every field of which is well-formed.
+fn valid_header(network: &str) -> Header {
+    Header {
+        network_id: network.into(),
+        height: 1,
+        prev_hash: vec![0; 32],
+        proposer: vec![0; 32],
+        validators_hash: vec![0; 32],
+        next_validators_hash: vec![0; 32],
+        state_root: vec![0; 32],
+        proofs_root: vec![0; 32],
+        chain_commitment: vec![0; 32],
+        ..Default::default()
+    }
+}
+
 fn invalid_field(err: DecodeError) -> (String, FieldProblem) {
     match err {
         DecodeError::Invalid { error, .. } => (error.path, error.problem),
@@ -98,16 +114,8 @@ fn oversized_input_is_refused_before_decoding() {
 #[test]
 fn wrong_hash_length_names_the_field_path() {
     let mut header = Header {
-        network_id: "devnet".into(),
-        height: 1,
-        prev_hash: vec![0; 32],
-        proposer: vec![0; 32],
-        validators_hash: vec![0; 32],
-        next_validators_hash: vec![0; 32],
         state_root: vec![0; 31],
-        proofs_root: vec![0; 32],
-        chain_commitment: vec![0; 32],
-        ..Default::default()
+        ..valid_header("devnet")
     };
     let message = |header: Header| BlocksMessage {
         kind: Some(blocks_message::Kind::Finalized(FinalizedBlock {
@@ -153,18 +161,7 @@ fn too_many_items_are_refused() {
     let response = SyncResponse {
         kind: Some(sync_response::Kind::Headers(HeadersResponse {
             headers: vec![SignedHeader {
-                header: Some(Header {
-                    network_id: "n".into(),
-                    height: 1,
-                    prev_hash: vec![0; 32],
-                    proposer: vec![0; 32],
-                    validators_hash: vec![0; 32],
-                    next_validators_hash: vec![0; 32],
-                    state_root: vec![0; 32],
-                    proofs_root: vec![0; 32],
-                    chain_commitment: vec![0; 32],
-                    ..Default::default()
-                }),
+                header: Some(valid_header("n")),
                 commit: Some(commit),
             }],
         })),
@@ -211,18 +208,7 @@ fn validator_sets_must_be_canonical() {
             trusted_height: 1,
             steps: vec![ChainProofStep {
                 header: Some(SignedHeader {
-                    header: Some(Header {
-                        network_id: "n".into(),
-                        height: 1,
-                        prev_hash: vec![0; 32],
-                        proposer: vec![0; 32],
-                        validators_hash: vec![0; 32],
-                        next_validators_hash: vec![0; 32],
-                        state_root: vec![0; 32],
-                        proofs_root: vec![0; 32],
-                        chain_commitment: vec![0; 32],
-                        ..Default::default()
-                    }),
+                    header: Some(valid_header("n")),
                     commit: Some(CommitCertificate {
                         block_hash: vec![0; 32],
                         ..Default::default()

@@ -76,6 +76,11 @@ impl Handshake {
         self.identity.as_ref()
     }
 
+    /// The tier thresholds (from genesis).
+    pub fn thresholds(&self) -> &TierThresholds {
+        &self.thresholds
+    }
+
     /// The identity registry.
     pub fn registry(&self) -> &MemoryRegistry {
         &self.registry

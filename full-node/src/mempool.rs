@@ -136,21 +136,9 @@ impl Mempool {
             size,
         };
         let row = encode_row(&entry);
-        let db = self.store.database();
-        let write = db
-            .begin_write()
-            .map_err(|e| self.store.error("insert into mempool", MEMPOOL_TABLE, e))?;
-        {
-            let mut table = write
-                .open_table(MEMPOOL)
-                .map_err(|e| self.store.error("insert into mempool", MEMPOOL_TABLE, e))?;
-            table
-                .insert(id.as_bytes().as_slice(), row.as_slice())
-                .map_err(|e| self.store.error("insert into mempool", MEMPOOL_TABLE, e))?;
-        }
-        write
-            .commit()
-            .map_err(|e| self.store.error("insert into mempool", MEMPOOL_TABLE, e))?;
+        self.write("insert into mempool", |table| {
+            table.insert(id.as_bytes().as_slice(), row.as_slice()).map(drop)
+        })?;
         self.next_arrival += 1;
         self.bytes += size;
         self.entries.insert(id, entry);
@@ -192,29 +180,32 @@ impl Mempool {
         if ids.is_empty() {
             return Ok(());
         }
-        let db = self.store.database();
-        let write = db
-            .begin_write()
-            .map_err(|e| self.store.error("delete from mempool", MEMPOOL_TABLE, e))?;
-        {
-            let mut table = write
-                .open_table(MEMPOOL)
-                .map_err(|e| self.store.error("delete from mempool", MEMPOOL_TABLE, e))?;
-            for id in ids {
-                table
-                    .remove(id.as_slice())
-                    .map_err(|e| self.store.error("delete from mempool", MEMPOOL_TABLE, e))?;
-            }
-        }
-        write
-            .commit()
-            .map_err(|e| self.store.error("delete from mempool", MEMPOOL_TABLE, e))?;
+        self.write("delete from mempool", |table| {
+            ids.iter().try_for_each(|id| table.remove(id.as_slice()).map(drop))
+        })?;
         for id in ids {
             if let Some(entry) = Hash32::from_slice(id).and_then(|id| self.entries.remove(&id)) {
                 self.bytes -= entry.size;
             }
         }
         Ok(())
+    }
+}
+
+impl Mempool {
+    /// Runs `change` on the table in one durable write transaction.
+    fn write(
+        &self,
+        op: &'static str,
+        change: impl FnOnce(&mut redb::Table<'_, &[u8], &[u8]>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
+        let err = |e: redb::Error| self.store.error(op, MEMPOOL_TABLE, e);
+        let write = self.store.database().begin_write().map_err(|e| err(e.into()))?;
+        {
+            let mut table = write.open_table(MEMPOOL).map_err(|e| err(e.into()))?;
+            change(&mut table).map_err(|e| err(e.into()))?;
+        }
+        write.commit().map_err(|e| err(e.into()))
     }
 }
 

@@ -77,7 +77,7 @@ impl Node {
         let context = GossipContext {
             network: &self.config.network_id,
             registry: self.handshake.registry(),
-            thresholds: &self.thresholds,
+            thresholds: self.handshake.thresholds(),
             validators,
             policy: &self.policy,
             now_ms: now,

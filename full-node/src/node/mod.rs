@@ -25,7 +25,6 @@ use tiernet_core::admission::AdmissionPolicy;
 use tiernet_core::chain::ValidatorSet;
 use tiernet_core::gossip::ReplayGuard;
 use tiernet_core::ratelimit::RateLimiter;
-use tiernet_core::tier::TierThresholds;
 use tiernet_core::wire::Topic;
 use tokio::sync::mpsc;
 
@@ -149,7 +148,6 @@ pub struct Node {
     topics: Topics,
     /// The current validator set (from genesis until the chain exists).
     validators: Option<ValidatorSet>,
-    thresholds: TierThresholds,
     policy: AdmissionPolicy,
     replay: ReplayGuard,
     rate_limits: RateLimiter<(PeerId, Topic)>,
@@ -250,7 +248,6 @@ impl Node {
             })?),
             None => None,
         };
-        let thresholds = genesis.as_ref().map(|g| g.thresholds).unwrap_or_default();
         let handshake = Handshake::new(
             config.network_id.clone(),
             peer_id,
@@ -310,7 +307,6 @@ impl Node {
             reload_sender,
             topics,
             validators,
-            thresholds,
             policy: AdmissionPolicy::default(),
             replay: ReplayGuard::default(),
             rate_limits: RateLimiter::new(RATE_LIMIT_KEYS),
