@@ -1,9 +1,7 @@
 //! `tiernet-node devnet`: validators in one process find each other, keep
 //! their identities across runs, and stop cleanly.
 
-mod common;
-
-use common::{NodeProcess, wait_for_peers};
+use crate::common::{NodeProcess, wait_for_peers};
 
 fn telemetry_of(devnet: &serde_json::Value) -> Vec<(String, String)> {
     devnet["nodes"]

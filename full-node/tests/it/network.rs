@@ -2,12 +2,10 @@
 //! tiers from genesis through the handshake, native clients over WebSocket
 //! and WebRTC-direct, forged Hellos, and what survives a restart.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{NodeProcess, Started, genesis, peers, wait_for_peers};
+use crate::common::{NodeProcess, Started, genesis, peers, wait_for_peers};
 use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};

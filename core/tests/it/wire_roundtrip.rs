@@ -1,8 +1,6 @@
 //! Round-trip and property tests for every top-level wire message.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use tiernet_core::wire::proto::*;
 use tiernet_core::wire::{DecodeError, FieldProblem, WireMessage, decode, encode};

@@ -1,10 +1,8 @@
 //! End-to-end tests of the `tiernet-node` binary over 127.0.0.1.
 
-mod common;
-
 use std::process::Command;
 
-use common::NodeProcess;
+use crate::common::NodeProcess;
 
 const LOCAL: [&str; 2] = ["--listen", "/ip4/127.0.0.1/tcp/0"];
 

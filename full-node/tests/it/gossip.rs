@@ -2,13 +2,11 @@
 //! who may publish on which topic, bans, operator block lists, and a plain
 //! libp2p observer.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
+use crate::common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
 use libp2p::identity::Keypair;

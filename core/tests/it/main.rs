@@ -1,0 +1,11 @@
+//! One integration-test binary for the crate: each module below was its own
+//! binary, and linking each against the whole dependency tree cost minutes
+//! and gigabytes of disk per build.
+
+mod chain_block;
+mod common;
+mod gossip;
+mod proof;
+mod state;
+mod vectors;
+mod wire_roundtrip;

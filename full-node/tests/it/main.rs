@@ -1,0 +1,13 @@
+//! One integration-test binary for the crate: each module below was its own
+//! binary, and linking each against the whole dependency tree cost minutes
+//! and gigabytes of disk per build.
+
+mod commands;
+mod common;
+mod consensus_sim;
+mod devnet;
+mod gossip;
+mod network;
+mod node_process;
+mod peerstore;
+mod state_store;
