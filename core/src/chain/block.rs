@@ -898,6 +898,7 @@ impl BlockBuilder<'_> {
             proofs,
             reputation_events,
             next_validators,
+            last_commit: None,
         };
         check_block(self.parent, &block, self.current, &network, None)?;
         Ok(block)

@@ -216,7 +216,8 @@ impl Validate for Block {
             &self.reputation_events,
             MAX_REPUTATION_EVENTS_PER_BLOCK,
         )?;
-        optional("next_validators", &self.next_validators)
+        optional("next_validators", &self.next_validators)?;
+        optional("last_commit", &self.last_commit)
     }
 }
 

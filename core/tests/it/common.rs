@@ -147,13 +147,17 @@ pub fn block() -> impl Strategy<Value = Block> {
         vec(proof_envelope(), 0..3),
         vec(reputation_event(), 0..3),
         option::of(validator_set()),
+        option::of(commit()),
     )
-        .prop_map(|(header, proofs, reputation_events, next_validators)| Block {
-            header: Some(header),
-            proofs,
-            reputation_events,
-            next_validators,
-        })
+        .prop_map(
+            |(header, proofs, reputation_events, next_validators, last_commit)| Block {
+                header: Some(header),
+                proofs,
+                reputation_events,
+                next_validators,
+                last_commit,
+            },
+        )
 }
 
 pub fn finalized() -> impl Strategy<Value = FinalizedBlock> {
