@@ -103,6 +103,9 @@ impl Author {
 
 /// The decoded payload of an accepted message.
 #[derive(Debug, Clone, PartialEq)]
+// Accepted payloads are moved once into the application, never stored in
+// bulk, so boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Payload {
     /// `blocks`.
     Blocks(proto::BlocksMessage),

@@ -11,12 +11,17 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{allow_block_list, connection_limits, gossipsub, identify, ping};
 use tiernet_core::wire::proto;
 
-use crate::protocol::{HANDSHAKE_PROTOCOL, HandshakeCodec};
+use crate::protocol::{HANDSHAKE_PROTOCOL, HandshakeCodec, SYNC_PROTOCOL, SyncCodec};
 
 /// How long a handshake may take before it fails.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Concurrent handshake streams per connection (one is normal).
 pub const HANDSHAKE_MAX_STREAMS: usize = 4;
+
+/// How long a sync request may take.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent sync streams per connection.
+pub const SYNC_MAX_STREAMS: usize = 8;
 
 /// Protocol version announced by identify.
 pub const IDENTIFY_PROTOCOL: &str = "/tiernet/id/1.0.0";
@@ -49,6 +54,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// `/tiernet/handshake/1`: Hello ↔ Hello.
     pub handshake: request_response::Behaviour<HandshakeCodec>,
+    /// `/tiernet/sync/1`: blocks, headers, proofs for catch-up and light clients.
+    pub sync: request_response::Behaviour<SyncCodec>,
     /// The five topics.
     pub gossipsub: gossipsub::Behaviour,
 }
@@ -72,6 +79,12 @@ impl Behaviour {
                     .with_request_timeout(HANDSHAKE_TIMEOUT)
                     .with_max_concurrent_streams(HANDSHAKE_MAX_STREAMS),
             ),
+            sync: request_response::Behaviour::new(
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(SYNC_TIMEOUT)
+                    .with_max_concurrent_streams(SYNC_MAX_STREAMS),
+            ),
             gossipsub,
         }
     }
@@ -86,6 +99,8 @@ pub enum BehaviourEvent {
     Ping(ping::Event),
     /// A handshake event.
     Handshake(Box<request_response::Event<proto::Hello, proto::HandshakeResponse>>),
+    /// A sync event.
+    Sync(Box<request_response::Event<proto::SyncRequest, proto::SyncResponse>>),
     /// A GossipSub event.
     Gossipsub(Box<gossipsub::Event>),
 }
@@ -99,6 +114,12 @@ impl From<gossipsub::Event> for BehaviourEvent {
 impl From<request_response::Event<proto::Hello, proto::HandshakeResponse>> for BehaviourEvent {
     fn from(event: request_response::Event<proto::Hello, proto::HandshakeResponse>) -> Self {
         Self::Handshake(Box::new(event))
+    }
+}
+
+impl From<request_response::Event<proto::SyncRequest, proto::SyncResponse>> for BehaviourEvent {
+    fn from(event: request_response::Event<proto::SyncRequest, proto::SyncResponse>) -> Self {
+        Self::Sync(Box::new(event))
     }
 }
 

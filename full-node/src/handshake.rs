@@ -86,6 +86,11 @@ impl Handshake {
         &self.registry
     }
 
+    /// Replaces the registry with the one in chain state after a block.
+    pub fn set_registry(&mut self, registry: MemoryRegistry) {
+        self.registry = registry;
+    }
+
     /// Our Hello for `remote`, in the epoch of `now_ms`.
     pub fn hello_for(&self, remote: &PeerId, now_ms: u64) -> proto::Hello {
         let info = HelloInfo {

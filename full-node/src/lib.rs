@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviour;
+pub mod block_store;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -115,6 +115,11 @@ impl Mempool {
         self.entries.is_empty()
     }
 
+    /// The content ids of the pending proofs.
+    pub fn ids(&self) -> Vec<Hash32> {
+        self.entries.keys().copied().collect()
+    }
+
     /// Whether a proof with this content id is pending.
     pub fn contains(&self, id: &Hash32) -> bool {
         self.entries.contains_key(id)

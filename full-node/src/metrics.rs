@@ -9,6 +9,9 @@
 //! | `tiernet_bans_total` | — |
 //! | `tiernet_peer_score` | `peer`, `tier` (connected peers only) |
 //! | `tiernet_peers` | `tier` (connected peers) |
+//! | `tiernet_chain_height` | — (last committed height) |
+//! | `tiernet_finality_ms` | — (start of the last height to its decision, ms) |
+//! | `tiernet_proofs_included_total` | — |
 
 use std::sync::atomic::AtomicU64;
 
@@ -65,6 +68,12 @@ pub struct NodeMetrics {
     pub peer_score: Family<PeerLabels, Gauge<f64, AtomicU64>>,
     /// Connected peers by tier.
     pub peers: Family<TierLabels, Gauge>,
+    /// Last committed height.
+    pub chain_height: Gauge,
+    /// Milliseconds from the start of the last height to its decision.
+    pub finality_ms: Gauge,
+    /// Proofs included in committed blocks.
+    pub proofs_included: Counter,
 }
 
 impl NodeMetrics {
@@ -88,6 +97,17 @@ impl NodeMetrics {
             metrics.peer_score.clone(),
         );
         registry.register("peers", "Connected peers by tier", metrics.peers.clone());
+        registry.register("chain_height", "Last committed height", metrics.chain_height.clone());
+        registry.register(
+            "finality_ms",
+            "Milliseconds from the start of the last height to its decision",
+            metrics.finality_ms.clone(),
+        );
+        registry.register(
+            "proofs_included",
+            "Proofs included in committed blocks",
+            metrics.proofs_included.clone(),
+        );
         metrics
     }
 }

@@ -16,6 +16,9 @@ use tiernet_core::wire::{WireMessage, decode, encode, proto};
 /// `/tiernet/handshake/1`: Hello ↔ HandshakeResponse.
 pub const HANDSHAKE_PROTOCOL: StreamProtocol = StreamProtocol::new("/tiernet/handshake/1");
 
+/// `/tiernet/sync/1`: SyncRequest ↔ SyncResponse.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tiernet/sync/1");
+
 /// Reads one frame of at most `max` bytes.
 pub async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut decoder = LengthDecoder::new(max);
@@ -111,6 +114,9 @@ where
 
 /// The handshake codec.
 pub type HandshakeCodec = ProtoCodec<proto::Hello, proto::HandshakeResponse>;
+
+/// The sync codec.
+pub type SyncCodec = ProtoCodec<proto::SyncRequest, proto::SyncResponse>;
 
 #[cfg(test)]
 mod tests {

@@ -77,6 +77,62 @@ pub struct StatusView {
     pub connected_peers: usize,
 }
 
+/// The chain as `/chain` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ChainView {
+    /// Last committed height (0 = genesis).
+    pub height: u64,
+    /// Hash of the last committed header (hex; empty at genesis).
+    pub block_hash: String,
+    /// State root after the last committed block (hex).
+    pub state_root: String,
+    /// The validator set of the next height.
+    pub validators: Vec<ValidatorView>,
+    /// Every registered identity with its on-chain reputation and tier.
+    pub identities: Vec<IdentityView>,
+    /// Content ids (hex) of the proofs in the mempool.
+    pub mempool: Vec<String>,
+    /// Equivocation evidence waiting for a block.
+    pub pending_evidence: usize,
+}
+
+/// A validator in [`ChainView`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ValidatorView {
+    /// ZSI id (hex).
+    pub zsi_id: String,
+    /// Voting power.
+    pub power: u64,
+}
+
+/// An identity in [`ChainView`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct IdentityView {
+    /// ZSI id (hex).
+    pub zsi_id: String,
+    /// Tier from chain state.
+    pub tier: String,
+    /// Reputation score.
+    pub score: u64,
+    /// Credited uptime, minutes.
+    pub uptime_minutes: u64,
+    /// Included precommits.
+    pub participation: u64,
+    /// Slashed for equivocation.
+    pub slashed: bool,
+}
+
+/// A finalized block as `/chain/block/{height}` shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct BlockView {
+    /// Height.
+    pub height: u64,
+    /// Header hash (hex).
+    pub hash: String,
+    /// The encoded `FinalizedBlock` (hex): block and commit certificate.
+    pub finalized: String,
+}
+
 /// What the HTTP handlers ask the node's event loop (which owns the state).
 /// The event loop answers on the enclosed sender; dropping it unanswered
 /// gives the client a 503.
@@ -102,6 +158,24 @@ pub enum TelemetryQuery {
     },
     /// Test API: the gossip messages accepted recently.
     Received(oneshot::Sender<Vec<ReceivedView>>),
+    /// The chain's state.
+    Chain(oneshot::Sender<Option<ChainView>>),
+    /// A finalized block.
+    Block {
+        /// Its height.
+        height: u64,
+        /// The answer (`None`: not stored).
+        reply: oneshot::Sender<Option<BlockView>>,
+    },
+    /// Test API: publish a proof envelope (hex of its encoding) as this node.
+    SubmitProof {
+        /// Hex of the encoded `ProofEnvelope`.
+        envelope: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Test API: sign and publish two conflicting prevotes (a double sign).
+    Equivocate(oneshot::Sender<Result<String, String>>),
 }
 
 /// A gossip message the node accepted, as `/testing/received` shows it.
@@ -224,12 +298,16 @@ fn router(state: AppState, testing: bool) -> Router {
     let mut router = Router::new()
         .route("/metrics", get(metrics))
         .route("/peers", get(peers))
-        .route("/status", get(status));
+        .route("/status", get(status))
+        .route("/chain", get(chain))
+        .route("/chain/block/{height}", get(block));
     if testing {
         router = router
             .route("/testing/publish", axum::routing::post(testing_publish))
             .route("/testing/dial", axum::routing::post(testing_dial))
-            .route("/testing/received", get(testing_received));
+            .route("/testing/received", get(testing_received))
+            .route("/testing/submit-proof", axum::routing::post(testing_submit_proof))
+            .route("/testing/equivocate", axum::routing::post(testing_equivocate));
     }
     router.fallback(not_found).with_state(state)
 }
@@ -239,6 +317,51 @@ fn router(state: AppState, testing: bool) -> Router {
 struct TestingParams {
     topic: Option<String>,
     addr: Option<String>,
+    envelope: Option<String>,
+}
+
+async fn chain(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "chain", TelemetryQuery::Chain).await {
+        Ok(Some(view)) => axum::Json(view).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "this node has no chain (no genesis)\n").into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn block(State(state): State<AppState>, axum::extract::Path(height): axum::extract::Path<String>) -> Response {
+    let Ok(height) = height.parse::<u64>() else {
+        return bad_request("height must be a number\n".into());
+    };
+    match ask(&state.queries, "block", |reply| TelemetryQuery::Block { height, reply }).await {
+        Ok(Some(view)) => axum::Json(view).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no block at height {height}\n")).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn testing_submit_proof(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<TestingParams>,
+) -> Response {
+    let Some(envelope) = params.envelope else {
+        return bad_request("envelope=<hex> is missing\n".into());
+    };
+    match ask(&state.queries, "submit-proof", |reply| TelemetryQuery::SubmitProof {
+        envelope,
+        reply,
+    })
+    .await
+    {
+        Ok(result) => answer(result),
+        Err(response) => response,
+    }
+}
+
+async fn testing_equivocate(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "equivocate", TelemetryQuery::Equivocate).await {
+        Ok(result) => answer(result),
+        Err(response) => response,
+    }
 }
 
 fn bad_request(message: String) -> Response {
@@ -469,6 +592,15 @@ mod tests {
                     }
                     TelemetryQuery::Received(reply) => {
                         let _ = reply.send(vec![]);
+                    }
+                    TelemetryQuery::Chain(reply) => {
+                        let _ = reply.send(None);
+                    }
+                    TelemetryQuery::Block { reply, .. } => {
+                        let _ = reply.send(None);
+                    }
+                    TelemetryQuery::SubmitProof { reply, .. } | TelemetryQuery::Equivocate(reply) => {
+                        let _ = reply.send(Err("not here".into()));
                     }
                 }
             }

@@ -13,13 +13,18 @@
 //! - [`reputation_rules`]: on-chain reputation transitions ([`apply_event`])
 //!   under one documented scoring rule, and the participation credit of a
 //!   commit ([`participation_events`]).
+//! - [`ledger`]: the state machine itself: the chain state after a height
+//!   ([`Ledger`]), block execution ([`Ledger::apply`]) and the proposer's
+//!   body builder ([`Ledger::propose`], [`Ledger::build_block`]).
 //!
 //! Everything here is pure: the validator set to check against is an
 //! argument, so the same code serves the node (current set), the light
 //! client (the set it trusts at a point of a chain proof) and the consensus
-//! engine's certificate checks.
+//! engine's certificate checks. The ledger holds its state as a value and
+//! returns the next state instead of mutating.
 
 pub mod block;
+pub mod ledger;
 pub mod quorum;
 pub mod reputation_rules;
 
@@ -29,6 +34,10 @@ pub use block::{
     validate_finalized, validate_header, validate_signed_header, verify_header_commit, verify_proof_inclusion,
 };
 
+pub use ledger::{
+    BlockBody, ExecContext, Ledger, LedgerError, MAX_BLOCK_PROOF_BYTES, decode_params, encode_params, evidence_id,
+    identity_record,
+};
 pub use quorum::{
     CertificateError, QuorumSummary, ValidatorEntry, ValidatorSet, ValidatorSetError, precommit_for, prevote_for,
     quorum_threshold, skip_threshold, verify_commit, verify_evidence, verify_polka, verify_round_certificate, vote_for,

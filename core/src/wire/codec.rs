@@ -41,6 +41,12 @@ wire_message!(
 );
 wire_message!(proto::SyncRequest, "SyncRequest", limits::MAX_SYNC_REQUEST);
 wire_message!(proto::SyncResponse, "SyncResponse", limits::MAX_SYNC_RESPONSE);
+// Stored by nodes and served by the sync protocol; the same cap as on `blocks`.
+wire_message!(
+    proto::FinalizedBlock,
+    "FinalizedBlock",
+    Topic::Blocks.max_message_size()
+);
 wire_message!(proto::IdentityRecord, "IdentityRecord", limits::MAX_HANDSHAKE_MESSAGE);
 
 /// Decodes and validates a top-level message.

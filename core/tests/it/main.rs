@@ -5,6 +5,7 @@
 mod chain_block;
 mod common;
 mod gossip;
+mod ledger;
 mod proof;
 mod state;
 mod vectors;

@@ -485,6 +485,24 @@ pub fn commit_to_proto(cert: &CommitCertificate<TierCtx>) -> proto::CommitCertif
     }
 }
 
+/// Malachite's round timeouts from the genesis consensus parameters.
+pub fn timeouts(params: &tiernet_core::genesis::ConsensusParams) -> LinearTimeouts {
+    let ms = std::time::Duration::from_millis;
+    let propose = ms(params.propose_timeout_ms);
+    let prevote = ms(params.prevote_timeout_ms);
+    let precommit = ms(params.precommit_timeout_ms);
+    LinearTimeouts {
+        propose,
+        propose_delta: ms(params.timeout_delta_ms),
+        prevote,
+        prevote_delta: ms(params.timeout_delta_ms),
+        precommit,
+        precommit_delta: ms(params.timeout_delta_ms),
+        rebroadcast: propose + prevote + precommit,
+        max_timeout: std::time::Duration::from_secs(60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

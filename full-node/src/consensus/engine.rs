@@ -6,9 +6,20 @@
 //! `GetValue` → `Propose`, `Finalize` → `StartHeight`), and returns what the
 //! caller must do as [`Output`]s.
 //!
-//! Not done yet: the WAL (§9), catch-up through finalized blocks
-//! (`SyncValueResponse`, §7), and gossip of polka and round certificates
-//! (they are verified when fed, but never published).
+//! The application behind it ([`App`]) builds and executes blocks, persists
+//! decisions, and keeps the double-sign guard: every vote and proposal is
+//! recorded durably before it is published, and a second, different one in
+//! the same slot is never published (this stands in for Malachite's WAL:
+//! after a crash the node resumes at the height after its last stored block
+//! and cannot equivocate whatever it decides again).
+//!
+//! Catch-up: a [`proto::FinalizedBlock`] for the height being decided (from
+//! `blocks` or from the sync protocol) is checked — header links, commit
+//! certificate against the current set, execution — and decides that
+//! height directly. Messages for later heights raise [`Output::Behind`].
+//!
+//! Not done yet: gossip of polka and round certificates (they are verified
+//! when fed, but never published).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -23,11 +34,13 @@ use arc_malachitebft_core_types::{
     VoteType,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use tiernet_core::chain::{self, BlockBuilder, CertificateError, GenesisAnchor, Parent, verify_commit};
+use tiernet_core::chain::{self, CertificateError, GenesisAnchor, Parent, verify_commit};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
 use tiernet_core::wire::proto::{self, blocks_message, votes_message};
 use tiernet_core::wire::sign::SignedMessage as WireSigned;
+
+use crate::block_store::SignedKind;
 
 use super::context::{
     Address, BlockValue, ConsensusProposal, ConsensusValidatorSet, ConsensusVote, Height, Sig, TierCtx, commit_to_proto,
@@ -42,7 +55,36 @@ pub const MAX_PENDING_PROPOSALS: usize = 16;
 /// Most local inputs queued inside one [`Engine::handle`] call.
 pub const MAX_OUTBOX: usize = 64;
 
+/// What the engine asks of the application.
+pub trait App {
+    /// The block this validator proposes in `round` on top of `parent`
+    /// (`None` proposes nothing and lets the round time out).
+    fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block>;
+    /// Whether a proposed block, whose header already passed
+    /// `validate_block` against its parent, executes to its state root.
+    fn check(&mut self, block: &proto::Block) -> bool;
+    /// Records durably that this validator signs `hash` (empty = nil) in
+    /// slot `(height, round, kind)`; false if it signed something else there
+    /// before (the caller then does not publish).
+    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool;
+    /// A height is decided: execute and persist `block` with `commit`.
+    /// Returns the validator set of the next height (`None` if the block
+    /// could not be committed; the engine then stops at this height).
+    fn commit(&mut self, block: &proto::Block, commit: &proto::CommitCertificate) -> Option<chain::ValidatorSet>;
+}
+
+/// Where an engine starts.
+#[derive(Debug, Clone)]
+pub struct StartPoint {
+    /// The last decided header (`None` at genesis).
+    pub last_header: Option<proto::Header>,
+    /// The set that signs the next height.
+    pub set: chain::ValidatorSet,
+}
+
 /// What the engine is fed.
+// Inputs are handled one at a time and never queued in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EngineInput {
     /// Start consensus at the first height.
@@ -76,7 +118,15 @@ pub enum Output {
         /// Its generation (stale firings are ignored).
         generation: u64,
     },
-    /// A height is decided.
+    /// Messages show heights above ours: fetch finalized blocks from
+    /// `from` (the next height we need) on, e.g. with the sync protocol.
+    Behind {
+        /// The first height we lack.
+        from: u64,
+        /// The highest height seen.
+        seen: u64,
+    },
+    /// A height is decided (already committed by [`App::commit`]).
     Decided {
         /// The height.
         height: u64,
@@ -106,6 +156,7 @@ pub struct Engine {
     set: ConsensusValidatorSet,
     genesis: GenesisAnchor,
     timeouts: LinearTimeouts,
+    block_time: Duration,
     last_header: Option<proto::Header>,
     /// Blocks seen at the current height, by id.
     blocks: BTreeMap<Hash32, proto::Block>,
@@ -128,9 +179,11 @@ impl std::fmt::Debug for Engine {
 struct Turn<'a> {
     ctx: &'a TierCtx,
     key: &'a SigningKey,
-    set: &'a ConsensusValidatorSet,
+    set: &'a mut ConsensusValidatorSet,
     genesis: &'a GenesisAnchor,
     timeouts: &'a LinearTimeouts,
+    block_time: Duration,
+    app: &'a mut dyn App,
     last_header: &'a mut Option<proto::Header>,
     blocks: &'a mut BTreeMap<Hash32, proto::Block>,
     armed: &'a mut HashMap<Timeout, u64>,
@@ -140,17 +193,21 @@ struct Turn<'a> {
 }
 
 impl Engine {
-    /// An engine for the validator holding `key` (its address is `me`), at
-    /// height 1 on top of `genesis`, with a fixed validator set.
+    /// An engine for the validator holding `key` (its address is `me`; a
+    /// node outside the set follows without voting), at the height after
+    /// `resume.last_header` (height 1 on top of `genesis` when it is
+    /// `None`). Heights last at least `block_time`.
     pub fn new(
         genesis: GenesisAnchor,
-        set: chain::ValidatorSet,
+        resume: StartPoint,
         me: ZsiId,
         key: SigningKey,
         timeouts: LinearTimeouts,
+        block_time: Duration,
     ) -> Result<Self, EngineError> {
         let ctx = TierCtx::new(genesis.network.clone());
-        let set = ConsensusValidatorSet::new(set).ok_or(EngineError::EmptySet)?;
+        let set = ConsensusValidatorSet::new(resume.set).ok_or(EngineError::EmptySet)?;
+        let first = resume.last_header.as_ref().map_or(1, |h| h.height.saturating_add(1));
         let params = Params {
             address: Address(me),
             threshold_params: ThresholdParams::default(),
@@ -159,7 +216,7 @@ impl Engine {
         };
         let state = State::new(
             ctx.clone(),
-            Height(1),
+            Height(first),
             set.clone(),
             params,
             QUEUE_CAPACITY,
@@ -172,7 +229,8 @@ impl Engine {
             set,
             genesis,
             timeouts,
-            last_header: None,
+            block_time,
+            last_header: resume.last_header,
             blocks: BTreeMap::new(),
             armed: HashMap::new(),
             generation: 0,
@@ -191,10 +249,20 @@ impl Engine {
         self.state.round().as_u32()
     }
 
+    /// The height of the last decided block (0 before any).
+    pub fn decided_height(&self) -> u64 {
+        self.last_header.as_ref().map_or(0, |h| h.height)
+    }
+
+    /// The validator set of the height being decided.
+    pub fn validators(&self) -> &chain::ValidatorSet {
+        self.set.chain_set()
+    }
+
     /// Runs one input and everything it triggers.
-    pub fn handle(&mut self, input: EngineInput) -> Vec<Output> {
+    pub fn handle(&mut self, input: EngineInput, app: &mut dyn App) -> Vec<Output> {
         let height = self.height();
-        let mut outputs = self.handle_one(input);
+        let mut outputs = self.handle_one(input, app);
         // A new height: feed the proposals kept for it (bounded, no recursion).
         let mut rounds = 0;
         while self.height() != height && !self.pending.is_empty() && rounds < 4 {
@@ -202,9 +270,12 @@ impl Engine {
             let current = self.height();
             for p in std::mem::take(&mut self.pending) {
                 if p.height == current {
-                    outputs.extend(self.handle_one(EngineInput::Blocks(proto::BlocksMessage {
-                        kind: Some(blocks_message::Kind::Proposal(p)),
-                    })));
+                    outputs.extend(self.handle_one(
+                        EngineInput::Blocks(proto::BlocksMessage {
+                            kind: Some(blocks_message::Kind::Proposal(p)),
+                        }),
+                        app,
+                    ));
                 } else if p.height > current && self.pending.len() < MAX_PENDING_PROPOSALS {
                     self.pending.push(p);
                 }
@@ -213,15 +284,16 @@ impl Engine {
         outputs
     }
 
-    fn handle_one(&mut self, input: EngineInput) -> Vec<Output> {
+    fn handle_one(&mut self, input: EngineInput, app: &mut dyn App) -> Vec<Output> {
+        let mut early = Vec::new();
         let first = match input {
             EngineInput::Start if !self.started => {
                 self.started = true;
-                Some(self.start_height(Height(1)))
+                Some(self.start_height(self.state.height()))
             }
             EngineInput::Start => None,
-            EngineInput::Blocks(msg) => self.decode_blocks(msg),
-            EngineInput::Votes(msg) => self.decode_votes(msg),
+            EngineInput::Blocks(msg) => self.decode_blocks(msg, app, &mut early),
+            EngineInput::Votes(msg) => self.decode_votes(msg, &mut early),
             EngineInput::Timeout { timeout, generation } => {
                 if self.armed.get(&timeout) == Some(&generation) {
                     self.armed.remove(&timeout);
@@ -232,22 +304,24 @@ impl Engine {
             }
         };
         let Some(first) = first else {
-            return Vec::new();
+            return early;
         };
         if !self.started {
-            return Vec::new();
+            return early;
         }
         let mut turn = Turn {
             ctx: &self.ctx,
             key: &self.key,
-            set: &self.set,
+            set: &mut self.set,
             genesis: &self.genesis,
             timeouts: &self.timeouts,
+            block_time: self.block_time,
+            app,
             last_header: &mut self.last_header,
             blocks: &mut self.blocks,
             armed: &mut self.armed,
             generation: &mut self.generation,
-            outputs: Vec::new(),
+            outputs: early,
             outbox: VecDeque::new(),
         };
         turn.outbox.push_back(first);
@@ -272,24 +346,96 @@ impl Engine {
     }
 
     fn start_height(&self, height: Height) -> Input<TierCtx> {
-        Input::StartHeight(height, self.set.clone(), false, None, VoteExtensionPolicy::Disabled)
+        Input::StartHeight(
+            height,
+            self.set.clone(),
+            false,
+            Some(self.block_time),
+            VoteExtensionPolicy::Disabled,
+        )
     }
 
-    fn decode_blocks(&mut self, msg: proto::BlocksMessage) -> Option<Input<TierCtx>> {
+    /// Notes a message for a height beyond the one after our last decision
+    /// (which may be in progress or waiting for its block time): the caller
+    /// should fetch finalized blocks.
+    fn behind(&self, seen: u64, out: &mut Vec<Output>) {
+        if seen > self.decided_height().saturating_add(1) {
+            out.push(Output::Behind {
+                from: self.decided_height().saturating_add(1),
+                seen,
+            });
+        }
+    }
+
+    fn decode_blocks(
+        &mut self,
+        msg: proto::BlocksMessage,
+        app: &mut dyn App,
+        out: &mut Vec<Output>,
+    ) -> Option<Input<TierCtx>> {
         match msg.kind? {
             blocks_message::Kind::Proposal(p) => {
-                let proposal = self.check_proposal(&p)?;
+                let proposal = self.check_proposal(&p, app, out)?;
                 let signature = Sig(<[u8; 64]>::try_from(p.signature.as_slice()).ok()?);
                 Some(Input::Proposal(SignedMessage::new(proposal, signature)))
             }
-            // Catch-up through finalized blocks is not done yet.
-            blocks_message::Kind::Finalized(_) => None,
+            blocks_message::Kind::Finalized(fb) => self.catch_up(&fb, app, out),
         }
+    }
+
+    /// Decides the current height from a finalized block, if it is that
+    /// height's block and checks out; then starts the next height at once.
+    fn catch_up(
+        &mut self,
+        fb: &proto::FinalizedBlock,
+        app: &mut dyn App,
+        out: &mut Vec<Output>,
+    ) -> Option<Input<TierCtx>> {
+        let block = fb.block.as_ref()?;
+        let commit = fb.commit.as_ref()?;
+        let height = block.header.as_ref()?.height;
+        let next = self.decided_height().saturating_add(1);
+        if height != next {
+            self.behind(height, out);
+            return None;
+        }
+        let parent = match &self.last_header {
+            Some(h) => Parent::Header(h),
+            None => Parent::Genesis(&self.genesis),
+        };
+        if let Err(error) =
+            chain::validate_finalized(parent, fb, self.set.chain_set(), self.ctx.network(), u64::MAX / 2, 0)
+        {
+            tracing::debug!(height, %error, "finalized block refused");
+            return None;
+        }
+        if !app.check(block) {
+            tracing::warn!(height, "a finalized block with a valid commit does not execute here");
+            return None;
+        }
+        let set = app.commit(block, commit)?;
+        self.set = ConsensusValidatorSet::new(set)?;
+        self.last_header = block.header.clone();
+        self.blocks.clear();
+        self.pending.retain(|p| p.height > height);
+        tracing::info!(height, "caught up with a finalized block");
+        out.push(Output::Decided {
+            height,
+            block: block.clone(),
+            commit: commit.clone(),
+        });
+        self.started = true;
+        Some(self.start_height(Height(height.saturating_add(1))))
     }
 
     /// Validates a received proposal's block before core sees it (core
     /// treats ProposalOnly values as valid, CONSENSUS.md §5).
-    fn check_proposal(&mut self, p: &proto::Proposal) -> Option<ConsensusProposal> {
+    fn check_proposal(
+        &mut self,
+        p: &proto::Proposal,
+        app: &mut dyn App,
+        out: &mut Vec<Output>,
+    ) -> Option<ConsensusProposal> {
         if p.network_id != self.ctx.network().as_str() {
             return None;
         }
@@ -298,6 +444,10 @@ impl Engine {
         let proposer = ZsiId::from_slice(&p.proposer)?;
         let key = self.set.chain_set().consensus_key(&proposer)?;
         WireSigned::verify_with(p, key).ok()?;
+        self.behind(p.height, out);
+        if p.height > self.height().saturating_add(1) {
+            return None;
+        }
         if p.height == self.height().saturating_add(1) {
             // Core would buffer it, but its block can only be checked once
             // its parent is decided: keep it until then.
@@ -332,6 +482,10 @@ impl Engine {
         {
             return None;
         }
+        if !app.check(&block) {
+            tracing::info!(height = p.height, "proposed block does not execute; not voting for it");
+            return None;
+        }
         let pol_round = match p.pol_round_plus_one {
             0 => Round::Nil,
             n => Round::new(n - 1),
@@ -350,12 +504,13 @@ impl Engine {
         })
     }
 
-    fn decode_votes(&self, msg: proto::VotesMessage) -> Option<Input<TierCtx>> {
+    fn decode_votes(&self, msg: proto::VotesMessage, out: &mut Vec<Output>) -> Option<Input<TierCtx>> {
         match msg.kind? {
             votes_message::Kind::Vote(v) => {
                 if v.network_id != self.ctx.network().as_str() {
                     return None;
                 }
+                self.behind(v.height, out);
                 let vote_type = match proto::VoteType::try_from(v.vote_type).ok()? {
                     proto::VoteType::Prevote => VoteType::Prevote,
                     proto::VoteType::Precommit => VoteType::Precommit,
@@ -424,9 +579,21 @@ impl Turn<'_> {
                     SignedConsensusMsg::Proposal(p) => {
                         let mut wire = p.message.to_proto();
                         wire.signature = p.signature.0.to_vec();
-                        self.outputs.push(Output::PublishBlocks(proto::BlocksMessage {
-                            kind: Some(blocks_message::Kind::Proposal(wire)),
-                        }));
+                        let id = header_id(&p.message.value.0);
+                        if self
+                            .app
+                            .may_sign(wire.height, wire.round, SignedKind::Proposal, id.as_bytes())
+                        {
+                            self.outputs.push(Output::PublishBlocks(proto::BlocksMessage {
+                                kind: Some(blocks_message::Kind::Proposal(wire)),
+                            }));
+                        } else {
+                            tracing::warn!(
+                                height = wire.height,
+                                round = wire.round,
+                                "double-sign guard held back a proposal"
+                            );
+                        }
                     }
                 }
                 r.resume_with(())
@@ -443,7 +610,7 @@ impl Turn<'_> {
             }
             Effect::RepublishRoundCertificate(_, r) => r.resume_with(()),
             Effect::GetValue(height, round, _, r) => {
-                if let Some(block) = self.build_block(round) {
+                if let Some(block) = self.build_block(round, height) {
                     if self.blocks.len() < MAX_BLOCKS_PER_HEIGHT {
                         self.blocks.insert(header_id(&block), block.clone());
                     }
@@ -460,15 +627,19 @@ impl Turn<'_> {
             Effect::CertRejectedSyncValue(_, _, _, r) => r.resume_with(()),
             Effect::Decide(cert, _, r) => {
                 let commit = commit_to_proto(&cert);
-                match self.blocks.get(&cert.value_id) {
-                    Some(block) => {
-                        *self.last_header = block.header.clone();
-                        self.outputs.push(Output::Decided {
-                            height: cert.height.0,
-                            block: block.clone(),
-                            commit,
-                        });
-                    }
+                match self.blocks.get(&cert.value_id).cloned() {
+                    Some(block) => match self.app.commit(&block, &commit).and_then(ConsensusValidatorSet::new) {
+                        Some(next) => {
+                            *self.set = next;
+                            *self.last_header = block.header.clone();
+                            self.outputs.push(Output::Decided {
+                                height: cert.height.0,
+                                block,
+                                commit,
+                            });
+                        }
+                        None => tracing::error!(height = cert.height.0, "decided block could not be committed"),
+                    },
                     None => tracing::error!(height = cert.height.0, "decided a block we do not hold"),
                 }
                 r.resume_with(())
@@ -483,14 +654,17 @@ impl Turn<'_> {
                     }));
                 }
                 self.blocks.clear();
-                let next = Height(cert.height.0.saturating_add(1));
-                self.queue(Input::StartHeight(
-                    next,
-                    self.set.clone(),
-                    false,
-                    None,
-                    VoteExtensionPolicy::Disabled,
-                ));
+                // Only move on once the decision is committed.
+                if self.last_header.as_ref().map(|h| h.height) == Some(cert.height.0) {
+                    let next = Height(cert.height.0.saturating_add(1));
+                    self.queue(Input::StartHeight(
+                        next,
+                        self.set.clone(),
+                        false,
+                        Some(self.block_time),
+                        VoteExtensionPolicy::Disabled,
+                    ));
+                }
                 r.resume_with(())
             }
             Effect::SignVote(v, r) => {
@@ -549,42 +723,36 @@ impl Turn<'_> {
     fn publish_vote(&mut self, v: &SignedMessage<TierCtx, ConsensusVote>) {
         let mut wire = v.message.to_proto();
         wire.signature = v.signature.0.to_vec();
+        let kind = match v.message.vote_type {
+            VoteType::Prevote => SignedKind::Prevote,
+            VoteType::Precommit => SignedKind::Precommit,
+        };
+        if !self.app.may_sign(wire.height, wire.round, kind, &wire.block_hash) {
+            tracing::warn!(
+                height = wire.height,
+                round = wire.round,
+                ?kind,
+                "double-sign guard held back a vote"
+            );
+            return;
+        }
         self.outputs.push(Output::PublishVotes(proto::VotesMessage {
             kind: Some(votes_message::Kind::Vote(wire)),
         }));
     }
 
-    /// An empty block on top of the last decided header (or the genesis).
-    fn build_block(&self, round: Round) -> Option<proto::Block> {
+    /// The application's block on top of the last decided header (or the genesis).
+    fn build_block(&mut self, round: Round, height: Height) -> Option<proto::Block> {
         let parent = match self.last_header.as_ref() {
             Some(h) => Parent::Header(h),
             None => Parent::Genesis(self.genesis),
         };
-        let builder = BlockBuilder {
-            parent,
-            round: round.as_u32()?,
-            time_ms: parent.time_ms().saturating_add(1),
-            proposer: self.key_zsi()?,
-            current: self.set.chain_set(),
-            next: self.set.chain_set(),
-            state_root: Hash32::ZERO,
-        };
-        match builder.block(Vec::new(), Vec::new()) {
-            Ok(block) => Some(block),
-            Err(error) => {
-                tracing::error!(%error, "cannot build a block");
-                None
-            }
+        let block = self.app.build(parent, round.as_u32()?)?;
+        if block.header.as_ref().map(|h| h.height) != Some(height.0) {
+            tracing::error!(height = height.0, "the application built a block for another height");
+            return None;
         }
-    }
-
-    fn key_zsi(&self) -> Option<ZsiId> {
-        let public = self.key.verifying_key();
-        self.set
-            .chain_set()
-            .iter()
-            .find(|v| *v.consensus_key == public)
-            .map(|v| v.zsi_id)
+        Some(block)
     }
 
     /// Counts distinct valid signers of rebuilt votes against `threshold`.

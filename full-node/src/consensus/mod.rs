@@ -4,6 +4,8 @@
 //! |---|---|
 //! | [`context`] | tiernet's types behind Malachite's `Context` |
 //! | [`engine`] | the driver: inputs in, publishes/timers/decisions out |
+//! | [`chain`] | the ledger, block store, state tree and mempool behind the engine |
 
+pub mod chain;
 pub mod context;
 pub mod engine;

@@ -8,13 +8,16 @@
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::{Multiaddr, PeerId};
 use tiernet_core::admission::{DenyReason, RateClass};
-use tiernet_core::gossip::{self, Author, GossipContext, RejectReason, Verdict};
+use tiernet_core::gossip::{self, Author, GossipContext, Payload, RejectReason, Verdict};
 use tiernet_core::ratelimit::Rate;
 use tiernet_core::reputation::PeerEvent;
 use tiernet_core::wire::Topic;
+use tiernet_core::wire::proto::votes_message;
 use tracing::{debug, info, warn};
 
 use super::{Node, ReceivedMessage, now_ms};
+use crate::consensus::chain::ProofOutcome;
+use crate::consensus::engine::EngineInput;
 use crate::metrics::GossipLabels;
 use crate::testing::sample_message;
 
@@ -33,6 +36,9 @@ pub fn topic_rate(topic: Topic) -> Rate {
         Topic::Meta => Rate::new(20.0, 50.0),
     }
 }
+
+/// Sync requests one peer may make (blocks and headers).
+pub const SYNC_RATE: Rate = Rate::new(50.0, 100.0);
 
 /// Budget of one observer (TL0) author on `meta`, wherever it is relayed from.
 pub const OBSERVER_META_RATE: Rate = Rate::new(0.5, 3.0);
@@ -94,6 +100,27 @@ impl Node {
                     self.verdict(&id, &source, MessageAcceptance::Ignore);
                     return;
                 }
+                // A proof envelope must also pass its verifier against chain state.
+                if let Payload::Proofs(m) = &accepted.payload
+                    && let Some(chain) = self.chain.as_mut()
+                    && let Some(envelope) = &m.envelope
+                {
+                    match chain.submit_proof(envelope) {
+                        ProofOutcome::Accepted => {}
+                        ProofOutcome::Duplicate | ProofOutcome::Full => {
+                            self.count(topic, accepted.tier.label(), "proof_not_new");
+                            self.verdict(&id, &source, MessageAcceptance::Ignore);
+                            return;
+                        }
+                        ProofOutcome::Invalid(reason) => {
+                            self.count(topic, accepted.tier.label(), "invalid_proof");
+                            info!(%topic, peer = %source, %reason, "invalid proof rejected");
+                            self.verdict(&id, &source, MessageAcceptance::Reject);
+                            self.penalise(source, PeerEvent::InvalidMessage, now);
+                            return;
+                        }
+                    }
+                }
                 self.count(topic, accepted.tier.label(), "accept");
                 self.verdict(&id, &source, MessageAcceptance::Accept);
                 self.credit(source, PeerEvent::UsefulFirstDelivery, now);
@@ -114,6 +141,24 @@ impl Node {
                     author,
                     tier: accepted.tier,
                 });
+                match accepted.payload {
+                    Payload::Blocks(m) => self.drive(EngineInput::Blocks(m), Some(source)),
+                    Payload::Votes(m) => {
+                        if let Some(chain) = self.chain.as_mut() {
+                            match &m.kind {
+                                Some(votes_message::Kind::Vote(v)) => {
+                                    chain.observe_vote(v);
+                                }
+                                Some(votes_message::Kind::Evidence(e)) => {
+                                    chain.add_evidence(e.clone());
+                                }
+                                _ => {}
+                            }
+                        }
+                        self.drive(EngineInput::Votes(m), Some(source));
+                    }
+                    _ => {}
+                }
             }
             Verdict::Reject(reason) => {
                 let tier = match &reason {

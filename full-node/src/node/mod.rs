@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod bans;
+mod chain_flow;
 mod gossip_flow;
 
 use std::collections::VecDeque;
@@ -108,6 +109,9 @@ pub enum NodeError {
     /// GossipSub could not be set up.
     #[error(transparent)]
     Gossip(#[from] crate::gossip::GossipError),
+    /// The chain could not be opened from the store.
+    #[error("chain: {0}")]
+    Chain(String),
     /// A configured listen address could not be opened.
     #[error("cannot listen on {addr} (from listen.tcp or --listen): {reason}")]
     Listen {
@@ -116,6 +120,37 @@ pub enum NodeError {
         /// Why, e.g. the address is in use.
         reason: String,
     },
+}
+
+/// The chain of `genesis` from `store`, and a consensus engine that
+/// resumes after its last block. A node without a ZSI identity follows the
+/// chain with a throwaway key (it is in no validator set, so never votes).
+fn open_chain(
+    store: &Store,
+    genesis: &Genesis,
+    identity: Option<&ZsiKeypair>,
+) -> Result<(crate::consensus::chain::Chain, crate::consensus::engine::Engine), NodeError> {
+    use crate::consensus::chain::Chain;
+    use crate::consensus::engine::Engine;
+    let me = identity.map(|i| i.zsi_id());
+    let chain = Chain::open(store.clone(), genesis, me, now_ms).map_err(|e| NodeError::Chain(e.to_string()))?;
+    let key = match identity {
+        Some(identity) => identity.identity_key().clone(),
+        None => ed25519_dalek::SigningKey::from_bytes(&rand::random()),
+    };
+    let address = me.unwrap_or(tiernet_core::identity::ZsiId(tiernet_core::hash::Hash32::ZERO));
+    let params = &genesis.consensus;
+    let timeouts = crate::consensus::context::timeouts(params);
+    let engine = Engine::new(
+        chain.genesis().clone(),
+        chain.start_point(),
+        address,
+        key,
+        timeouts,
+        Duration::from_millis(params.block_time_ms),
+    )
+    .map_err(|e| NodeError::Chain(e.to_string()))?;
+    Ok((chain, engine))
 }
 
 /// A tiernet full node.
@@ -158,6 +193,16 @@ pub struct Node {
     block: std::collections::BTreeSet<PeerId>,
     heartbeat_sequence: u64,
     received: VecDeque<ReceivedMessage>,
+    /// The chain (with a genesis).
+    chain: Option<crate::consensus::chain::Chain>,
+    /// The consensus engine (with a genesis).
+    engine: Option<crate::consensus::engine::Engine>,
+    /// Armed consensus timers.
+    timers: futures::stream::FuturesUnordered<chain_flow::TimerFuture>,
+    /// Catch-up in flight.
+    sync_inflight: Option<chain_flow::SyncInFlight>,
+    /// Digests of our recent consensus messages (already published).
+    published: VecDeque<[u8; 32]>,
 }
 
 /// A gossip message this node accepted (kept for `/testing/received`).
@@ -257,6 +302,13 @@ impl Node {
         );
 
         let store = Store::open(&config.store_path())?;
+        let (chain, engine) = match &genesis {
+            Some(genesis) => {
+                let (chain, engine) = open_chain(&store, genesis, handshake.identity())?;
+                (Some(chain), Some(engine))
+            }
+            None => (None, None),
+        };
         let peerstore = Peerstore::open(store.clone(), config.max_peers, config.reputation)?;
         info!(known_peers = peerstore.len(), "opened the peerstore");
         let webrtc_certificate = if config.listen_webrtc.is_empty() {
@@ -316,6 +368,11 @@ impl Node {
             block: std::collections::BTreeSet::new(),
             heartbeat_sequence: now_ms(),
             received: VecDeque::new(),
+            chain,
+            engine,
+            timers: futures::stream::FuturesUnordered::new(),
+            sync_inflight: None,
+            published: VecDeque::new(),
             queries,
             query_sender,
             swarm,
@@ -417,6 +474,7 @@ impl Node {
         ban_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.start_consensus();
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
@@ -431,6 +489,9 @@ impl Node {
                 }
                 Some(peer) = futures::StreamExt::next(&mut self.delayed_disconnects) => {
                     let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Some((timeout, generation)) = futures::StreamExt::next(&mut self.timers) => {
+                    self.drive(crate::consensus::engine::EngineInput::Timeout { timeout, generation }, None);
                 }
             }
         }
@@ -565,6 +626,7 @@ impl Node {
             SwarmEvent::Dialing { peer_id, .. } => debug!(peer = ?peer_id, "dialing"),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.handle_identify(*event),
             SwarmEvent::Behaviour(BehaviourEvent::Handshake(event)) => self.handle_handshake(*event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(*event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
                 self.libp2p_metrics.record(&*event);
                 self.handle_gossipsub(*event);
@@ -802,6 +864,18 @@ impl Node {
             }
             TelemetryQuery::Dial { addr, reply } => {
                 let _ = reply.send(self.dial_address(&addr));
+            }
+            TelemetryQuery::Chain(reply) => {
+                let _ = reply.send(self.chain_view());
+            }
+            TelemetryQuery::Block { height, reply } => {
+                let _ = reply.send(self.block_view(height));
+            }
+            TelemetryQuery::SubmitProof { envelope, reply } => {
+                let _ = reply.send(self.submit_own_proof(&envelope));
+            }
+            TelemetryQuery::Equivocate(reply) => {
+                let _ = reply.send(self.equivocate());
             }
             TelemetryQuery::Received(reply) => {
                 let _ = reply.send(

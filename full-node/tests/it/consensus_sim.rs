@@ -6,18 +6,59 @@ use std::time::Duration;
 
 use arc_malachitebft_core_types::LinearTimeouts;
 use ed25519_dalek::SigningKey;
-use tiernet_core::chain::{GenesisAnchor, ValidatorSet, verify_commit};
+use std::collections::HashMap;
+
+use tiernet_core::chain::{BlockBuilder, GenesisAnchor, Parent, ValidatorSet, verify_commit};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
 use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::header_hash;
-use tiernet_node::consensus::engine::{Engine, EngineInput, Output};
+use tiernet_node::block_store::SignedKind;
+use tiernet_node::consensus::engine::{App, Engine, EngineInput, Output, StartPoint};
 
 const LATENCY: Duration = Duration::from_millis(5);
 
+/// Empty blocks, a fixed set, an in-memory double-sign guard.
+struct SimApp {
+    me: ZsiId,
+    set: ValidatorSet,
+    signed: HashMap<(u64, u32, u8), Vec<u8>>,
+}
+
+impl App for SimApp {
+    fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block> {
+        let builder = BlockBuilder {
+            parent,
+            round,
+            time_ms: parent.time_ms() + 1,
+            proposer: self.me,
+            current: &self.set,
+            next: &self.set,
+            state_root: Hash32::ZERO,
+        };
+        builder.block(Vec::new(), Vec::new()).ok()
+    }
+
+    fn check(&mut self, _: &proto::Block) -> bool {
+        true
+    }
+
+    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool {
+        self.signed
+            .entry((height, round, kind as u8))
+            .or_insert_with(|| hash.to_vec())
+            == hash
+    }
+
+    fn commit(&mut self, _: &proto::Block, _: &proto::CommitCertificate) -> Option<ValidatorSet> {
+        Some(self.set.clone())
+    }
+}
+
 struct Sim {
     engines: Vec<Engine>,
+    apps: Vec<SimApp>,
     online: Vec<bool>,
     queue: BinaryHeap<Reverse<(Duration, u64, usize, usize)>>,
     inputs: BTreeMap<usize, EngineInput>,
@@ -44,13 +85,36 @@ impl Sim {
             .collect();
         let set = ValidatorSet::new(proto::ValidatorSet { validators }).unwrap();
         let genesis = GenesisAnchor::new(network.clone(), 1_000, set.hash());
+        let start = StartPoint {
+            last_header: None,
+            set: set.clone(),
+        };
         let engines = keys
             .into_iter()
             .zip(&ids)
-            .map(|(k, id)| Engine::new(genesis.clone(), set.clone(), *id, k, LinearTimeouts::default()).unwrap())
+            .map(|(k, id)| {
+                Engine::new(
+                    genesis.clone(),
+                    start.clone(),
+                    *id,
+                    k,
+                    LinearTimeouts::default(),
+                    Duration::ZERO,
+                )
+                .unwrap()
+            })
+            .collect();
+        let apps = ids
+            .iter()
+            .map(|id| SimApp {
+                me: *id,
+                set: set.clone(),
+                signed: HashMap::new(),
+            })
             .collect();
         let mut sim = Sim {
             engines,
+            apps,
             online: online.to_vec(),
             queue: BinaryHeap::new(),
             inputs: BTreeMap::new(),
@@ -83,7 +147,7 @@ impl Sim {
             if !self.online[node] {
                 continue;
             }
-            let outputs = self.engines[node].handle(input);
+            let outputs = self.engines[node].handle(input, &mut self.apps[node]);
             for output in outputs {
                 match output {
                     Output::PublishBlocks(msg) => {
@@ -108,6 +172,7 @@ impl Sim {
                     Output::Decided { height, block, commit } => {
                         assert!(self.decided[node].insert(height, (block, commit)).is_none());
                     }
+                    Output::Behind { .. } => {}
                 }
             }
             let done = (0..self.engines.len())

@@ -2,6 +2,7 @@
 //! binary, and linking each against the whole dependency tree cost minutes
 //! and gigabytes of disk per build.
 
+mod chain;
 mod commands;
 mod common;
 mod consensus_sim;

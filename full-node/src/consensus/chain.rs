@@ -1,0 +1,416 @@
+//! The node's chain: the [`Ledger`] (chain state) with everything around it
+//! that touches disk — finalized blocks and the double-sign guard
+//! ([`BlockStore`]), the state tree ([`StateStore`]), the proof [`Mempool`] —
+//! plus pending equivocation evidence. It is the consensus engine's
+//! [`App`]: it builds proposals from the mempool, executes proposed and
+//! decided blocks, and commits decisions durably before the engine moves on.
+//!
+//! On open it replays the stored blocks through the ledger (so the chain
+//! state is recomputed, never trusted from disk) and brings the state tree
+//! up to the last stored height.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use tiernet_core::chain::ledger::{ExecContext, Ledger, LedgerError};
+use tiernet_core::chain::{self, GenesisAnchor, Parent, ValidatorSet};
+use tiernet_core::genesis::Genesis;
+use tiernet_core::identity::ZsiId;
+use tiernet_core::proof::{ProofContext, VerifierRegistry};
+use tiernet_core::wire::limits::MAX_PROOFS_PER_BLOCK;
+use tiernet_core::wire::proto;
+use tiernet_core::wire::sign::proof_content_id;
+use tracing::{info, warn};
+
+use super::engine::{App, StartPoint};
+use crate::block_store::{BlockStore, BlockStoreError, SignedKind};
+use crate::mempool::{Inserted, Mempool};
+use crate::state_store::{StateStore, StateStoreError};
+use crate::store::{Store, StoreError};
+
+/// Most equivocation evidence kept waiting for a block.
+pub const MAX_PENDING_EVIDENCE: usize = 64;
+/// Most votes remembered for equivocation detection.
+pub const MAX_TRACKED_VOTES: usize = 8192;
+/// How many blocks old a proof envelope may be (and stay in the mempool).
+pub const PROOF_FRESHNESS_BLOCKS: u64 = 600;
+
+/// The chain could not be opened or a block could not be committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The genesis state is unusable.
+    #[error("genesis: {0}")]
+    Genesis(LedgerError),
+    /// A stored block no longer executes (the store does not belong to this genesis, or is corrupt).
+    #[error("stored block at height {height} does not execute: {source}")]
+    Replay {
+        /// The height.
+        height: u64,
+        /// Why.
+        source: LedgerError,
+    },
+    /// A height is missing from the block store.
+    #[error("the block store has no block at height {0} below its last height")]
+    Gap(u64),
+    /// The block store failed.
+    #[error(transparent)]
+    Blocks(#[from] BlockStoreError),
+    /// The state tree failed.
+    #[error(transparent)]
+    State(#[from] StateStoreError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of a proof envelope offered to the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofOutcome {
+    /// Verified and now pending in the mempool (forward it).
+    Accepted,
+    /// Already pending or already on chain (drop it quietly).
+    Duplicate,
+    /// The mempool is full (drop it quietly).
+    Full,
+    /// The verifier refused it (reject it; its sender loses score).
+    Invalid(String),
+}
+
+/// The chain as one node holds it.
+pub struct Chain {
+    ledger: Ledger,
+    genesis: GenesisAnchor,
+    blocks: BlockStore,
+    state: StateStore,
+    mempool: Mempool,
+    verifiers: VerifierRegistry,
+    evidence: Vec<proto::Evidence>,
+    votes: BTreeMap<(u64, u32, i32, Vec<u8>), proto::Vote>,
+    last_commit: Option<proto::CommitCertificate>,
+    last_header: Option<proto::Header>,
+    me: Option<ZsiId>,
+    now_ms: fn() -> u64,
+    /// Heights committed since the caller last looked ([`Chain::take_committed`]).
+    committed: VecDeque<u64>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("height", &self.ledger.height())
+            .field("mempool", &self.mempool.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// Opens the chain of `genesis` in `store`: replays every stored block.
+    /// `me` is this node's ZSI (the proposer field of its blocks); `now_ms`
+    /// is the wall clock used for block times.
+    pub fn open(store: Store, genesis: &Genesis, me: Option<ZsiId>, now_ms: fn() -> u64) -> Result<Chain, ChainError> {
+        let blocks = BlockStore::new(store.clone());
+        let state = StateStore::open(store.clone())?;
+        let mempool = Mempool::open(
+            store,
+            crate::mempool::DEFAULT_MAX_ENTRIES,
+            crate::mempool::DEFAULT_MAX_BYTES,
+        )?;
+        let mut chain = Chain {
+            ledger: Ledger::genesis(genesis).map_err(ChainError::Genesis)?,
+            genesis: GenesisAnchor::from_genesis(genesis),
+            blocks,
+            state,
+            mempool,
+            verifiers: VerifierRegistry::with_builtins(),
+            evidence: Vec::new(),
+            votes: BTreeMap::new(),
+            last_commit: None,
+            last_header: None,
+            me,
+            now_ms,
+            committed: VecDeque::new(),
+        };
+        let stored_state = chain.state.latest()?.map_or(0, |(h, _)| h);
+        if stored_state == 0 && chain.state.root_at(0)?.is_none() {
+            let entries: Vec<_> = chain
+                .ledger
+                .tree()
+                .iter()
+                .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+                .collect();
+            chain.state.apply(0, &entries)?;
+        }
+        let last = chain.blocks.last_height()?;
+        for height in 1..=last {
+            let fb = chain.blocks.get(height)?.ok_or(ChainError::Gap(height))?;
+            let block = fb.block.unwrap_or_default();
+            let next = chain
+                .ledger
+                .apply(&chain.exec(), &block)
+                .map_err(|source| ChainError::Replay { height, source })?;
+            if height > stored_state {
+                chain.state.apply(height, &diff(&chain.ledger, &next))?;
+            }
+            chain.ledger = next;
+            chain.last_header = block.header;
+            chain.last_commit = fb.commit;
+        }
+        if last > 0 {
+            info!(height = last, root = %chain.ledger.root(), "chain replayed from the block store");
+        }
+        Ok(chain)
+    }
+
+    fn exec(&self) -> ExecContext<'_> {
+        ExecContext {
+            verifiers: &self.verifiers,
+            freshness_blocks: PROOF_FRESHNESS_BLOCKS,
+        }
+    }
+
+    /// Where the consensus engine starts.
+    pub fn start_point(&self) -> StartPoint {
+        StartPoint {
+            last_header: self.last_header.clone(),
+            set: self.ledger.validators().clone(),
+        }
+    }
+
+    /// The genesis anchor.
+    pub fn genesis(&self) -> &GenesisAnchor {
+        &self.genesis
+    }
+
+    /// The chain state after the last committed block.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The last committed header.
+    pub fn last_header(&self) -> Option<&proto::Header> {
+        self.last_header.as_ref()
+    }
+
+    /// The validator set of the next height.
+    pub fn validators(&self) -> &ValidatorSet {
+        self.ledger.validators()
+    }
+
+    /// The finalized block at `height`, from the store.
+    pub fn block(&self, height: u64) -> Result<Option<proto::FinalizedBlock>, BlockStoreError> {
+        self.blocks.get(height)
+    }
+
+    /// The state tree.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// The proof mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Pending equivocation evidence.
+    pub fn pending_evidence(&self) -> &[proto::Evidence] {
+        &self.evidence
+    }
+
+    /// Heights committed since the last call (oldest first).
+    pub fn take_committed(&mut self) -> Vec<u64> {
+        self.committed.drain(..).collect()
+    }
+
+    /// Verifies a proof envelope from `proofs` against chain state and
+    /// keeps it in the mempool if it is new and valid.
+    pub fn submit_proof(&mut self, envelope: &proto::ProofEnvelope) -> ProofOutcome {
+        let id = proof_content_id(envelope);
+        if self.mempool.contains(&id) || self.ledger.contains_proof(&id) {
+            return ProofOutcome::Duplicate;
+        }
+        let consensus = self.ledger.consensus();
+        let registry = self.ledger.registry();
+        let ctx = ProofContext {
+            network: &self.genesis.network,
+            registry: &(registry as &dyn tiernet_core::identity::registry::IdentityRegistry),
+            thresholds: self.ledger.thresholds(),
+            height: self.ledger.height(),
+            freshness_blocks: PROOF_FRESHNESS_BLOCKS,
+            block_time_ms: consensus.block_time_ms,
+        };
+        if let Err(error) = self.verifiers.check_envelope(envelope, &ctx) {
+            return ProofOutcome::Invalid(error.to_string());
+        }
+        match self.mempool.insert(envelope.clone()) {
+            Ok(Inserted::New) => ProofOutcome::Accepted,
+            Ok(Inserted::Duplicate) => ProofOutcome::Duplicate,
+            Ok(Inserted::Full) => ProofOutcome::Full,
+            Err(error) => {
+                warn!(%error, "mempool write failed; proof dropped");
+                ProofOutcome::Full
+            }
+        }
+    }
+
+    /// Remembers a vote accepted from `votes`; a second, different vote by
+    /// the same validator in the same slot becomes evidence. Returns the
+    /// evidence when this vote completed it.
+    pub fn observe_vote(&mut self, vote: &proto::Vote) -> Option<proto::Evidence> {
+        if vote.height <= self.ledger.height() {
+            return None;
+        }
+        let key = (vote.height, vote.round, vote.vote_type, vote.validator.clone());
+        match self.votes.get(&key) {
+            Some(first) if first.block_hash != vote.block_hash => {
+                let evidence = proto::Evidence {
+                    first: Some(first.clone()),
+                    second: Some(vote.clone()),
+                };
+                self.add_evidence(evidence.clone()).then_some(evidence)
+            }
+            Some(_) => None,
+            None => {
+                if self.votes.len() >= MAX_TRACKED_VOTES {
+                    self.votes.pop_first();
+                }
+                self.votes.insert(key, vote.clone());
+                None
+            }
+        }
+    }
+
+    /// Adds verified evidence to the pending pool; false if invalid,
+    /// already known, or its culprit is already slashed.
+    pub fn add_evidence(&mut self, evidence: proto::Evidence) -> bool {
+        let Ok(culprit) = chain::verify_evidence(&evidence, self.ledger.validators(), &self.genesis.network) else {
+            return false;
+        };
+        if self.ledger.is_slashed(&culprit)
+            || self.evidence.len() >= MAX_PENDING_EVIDENCE
+            || self.evidence.iter().any(|e| evidence_culprit(e) == Some(culprit))
+        {
+            return false;
+        }
+        warn!(%culprit, "equivocation detected; evidence pending for the next block");
+        self.evidence.push(evidence);
+        true
+    }
+}
+
+fn evidence_culprit(e: &proto::Evidence) -> Option<ZsiId> {
+    e.first.as_ref().and_then(|v| ZsiId::from_slice(&v.validator))
+}
+
+/// The state-tree changes from `old` to `new`.
+fn diff(old: &Ledger, new: &Ledger) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = new
+        .tree()
+        .iter()
+        .filter(|(k, v)| old.tree().get(k) != Some(*v))
+        .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+        .collect();
+    changes.extend(
+        old.tree()
+            .iter()
+            .filter(|(k, _)| new.tree().get(k).is_none())
+            .map(|(k, _)| (k.to_vec(), None)),
+    );
+    changes
+}
+
+impl App for Chain {
+    fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block> {
+        let me = self.me?;
+        let candidates = self.mempool.select(MAX_PROOFS_PER_BLOCK);
+        let body = match self
+            .ledger
+            .propose(&self.exec(), &candidates, self.last_commit.as_ref(), &self.evidence)
+        {
+            Ok(body) => body,
+            Err(error) => {
+                warn!(%error, "cannot build a block body");
+                return None;
+            }
+        };
+        for (id, reason) in &body.skipped {
+            info!(%id, %reason, "left out of the proposal");
+        }
+        let time_ms = (self.now_ms)().max(parent.time_ms().saturating_add(1));
+        match self.ledger.build_block(&self.exec(), parent, round, time_ms, me, body) {
+            Ok(block) => Some(block),
+            Err(error) => {
+                warn!(%error, "cannot build a block");
+                None
+            }
+        }
+    }
+
+    fn check(&mut self, block: &proto::Block) -> bool {
+        match self.ledger.apply(&self.exec(), block) {
+            Ok(_) => true,
+            Err(error) => {
+                info!(%error, "block does not execute");
+                false
+            }
+        }
+    }
+
+    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool {
+        match self.blocks.guard(height, round, kind, hash) {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                warn!(%error, "double-sign guard unavailable; not signing");
+                false
+            }
+        }
+    }
+
+    fn commit(&mut self, block: &proto::Block, commit: &proto::CommitCertificate) -> Option<ValidatorSet> {
+        let height = block.header.as_ref()?.height;
+        let next = match self.ledger.apply(&self.exec(), block) {
+            Ok(next) => next,
+            Err(error) => {
+                warn!(height, %error, "decided block does not execute");
+                return None;
+            }
+        };
+        let finalized = proto::FinalizedBlock {
+            block: Some(block.clone()),
+            commit: Some(commit.clone()),
+        };
+        // The block is durable before anything else changes: a crash from
+        // here on replays it on the next start.
+        if let Err(error) = self.blocks.put(height, &finalized) {
+            warn!(height, %error, "cannot store the decided block");
+            return None;
+        }
+        if let Err(error) = self.state.apply(height, &diff(&self.ledger, &next)) {
+            warn!(height, %error, "cannot update the state tree");
+        }
+        if let Err(error) = self.mempool.remove_included(&block.proofs) {
+            warn!(height, %error, "cannot remove included proofs from the mempool");
+        }
+        if let Err(error) = self.mempool.expire(height, PROOF_FRESHNESS_BLOCKS) {
+            warn!(height, %error, "cannot expire old proofs");
+        }
+        self.ledger = next;
+        self.evidence.retain(|e| {
+            evidence_culprit(e).is_some_and(|c| !self.ledger.is_slashed(&c))
+                && chain::verify_evidence(e, self.ledger.validators(), &self.genesis.network).is_ok()
+        });
+        self.votes.retain(|(h, ..), _| *h > height);
+        self.last_header = block.header.clone();
+        self.last_commit = Some(commit.clone());
+        if self.committed.len() >= 1024 {
+            self.committed.pop_front();
+        }
+        self.committed.push_back(height);
+        info!(
+            height,
+            proofs = block.proofs.len(),
+            events = block.reputation_events.len(),
+            root = %self.ledger.root(),
+            "block committed"
+        );
+        Some(self.ledger.validators().clone())
+    }
+}
