@@ -522,19 +522,22 @@ fn mismatch(field: &'static str, expected: Hash32, found: Hash32) -> BlockResult
     }
 }
 
-fn header_field(field: &str, bytes: &[u8]) -> BlockResult<Hash32> {
+/// A 32-byte header field, or the error naming `header.<field>`.
+pub(crate) fn header_hash_field(field: &str, bytes: &[u8]) -> Result<Hash32, FieldError> {
     Hash32::from_slice(bytes).ok_or_else(|| {
-        BlockError::Malformed(
-            FieldError::new(
-                field,
-                FieldProblem::WrongLength {
-                    expected: 32,
-                    actual: bytes.len(),
-                },
-            )
-            .within("header"),
+        FieldError::new(
+            field,
+            FieldProblem::WrongLength {
+                expected: 32,
+                actual: bytes.len(),
+            },
         )
+        .within("header")
     })
+}
+
+fn header_field(field: &str, bytes: &[u8]) -> BlockResult<Hash32> {
+    header_hash_field(field, bytes).map_err(BlockError::Malformed)
 }
 
 fn check_count(field: &'static str, count: usize, max: usize) -> BlockResult<()> {

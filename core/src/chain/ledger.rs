@@ -457,18 +457,7 @@ fn mismatch(field: &'static str, expected: Hash32, found: Hash32) -> LedgerResul
 }
 
 fn header_field(field: &str, bytes: &[u8]) -> LedgerResult<Hash32> {
-    Hash32::from_slice(bytes).ok_or_else(|| {
-        LedgerError::Malformed(
-            FieldError::new(
-                field,
-                FieldProblem::WrongLength {
-                    expected: 32,
-                    actual: bytes.len(),
-                },
-            )
-            .within("header"),
-        )
-    })
+    super::block::header_hash_field(field, bytes).map_err(LedgerError::Malformed)
 }
 
 fn check_count(field: &'static str, count: usize, max: usize) -> LedgerResult<()> {

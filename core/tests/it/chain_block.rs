@@ -171,23 +171,9 @@ impl Chain {
 
 /// A commit for `header` signed by `signers` (seeds), in the header's round.
 fn commit(header: &proto::Header, signers: &[u8]) -> proto::CommitCertificate {
-    let hash = header_hash(header);
-    proto::CommitCertificate {
-        height: header.height,
-        round: header.round,
-        block_hash: hash.0.to_vec(),
-        signatures: signers
-            .iter()
-            .map(|&s| {
-                let mut vote = precommit_for(&net(), header.height, header.round, Some(&hash), &id(s));
-                vote.sign_with(&key(s));
-                proto::CommitSignature {
-                    validator: vec![s; 32],
-                    signature: vote.signature,
-                }
-            })
-            .collect(),
-    }
+    let keys: Vec<SigningKey> = signers.iter().map(|&s| key(s)).collect();
+    let signers: Vec<_> = signers.iter().zip(&keys).map(|(&s, k)| (id(s), k)).collect();
+    crate::common::signed_commit(&net(), header, &signers)
 }
 
 fn h(bytes: &[u8]) -> Hash32 {

@@ -444,3 +444,30 @@ pub fn sync_response() -> impl Strategy<Value = SyncResponse> {
     ]
     .prop_map(|kind| SyncResponse { kind: Some(kind) })
 }
+
+/// A commit certificate for `header`, precommitted by each `(validator, consensus key)`.
+pub fn signed_commit(
+    network: &tiernet_core::wire::NetworkId,
+    header: &Header,
+    signers: &[(tiernet_core::identity::ZsiId, &ed25519_dalek::SigningKey)],
+) -> CommitCertificate {
+    use tiernet_core::wire::sign::SignedMessage;
+    let hash = tiernet_core::wire::sign::header_hash(header);
+    CommitCertificate {
+        height: header.height,
+        round: header.round,
+        block_hash: hash.0.to_vec(),
+        signatures: signers
+            .iter()
+            .map(|(validator, key)| {
+                let mut vote =
+                    tiernet_core::chain::precommit_for(network, header.height, header.round, Some(&hash), validator);
+                vote.sign_with(key);
+                CommitSignature {
+                    validator: validator.as_bytes().to_vec(),
+                    signature: vote.signature,
+                }
+            })
+            .collect(),
+    }
+}

@@ -6,7 +6,7 @@ use prost::Message;
 use tiernet_core::chain::ledger::{BlockBody, ExecContext, Ledger, LedgerError, decode_params, evidence_id};
 use tiernet_core::chain::reputation_rules::{participation_event, slash_event, uptime_event};
 use tiernet_core::chain::{
-    BlockBuilder, BlockError, CertificateError, GenesisAnchor, Parent, precommit_for, validate_block, vote_for,
+    BlockBuilder, BlockError, CertificateError, GenesisAnchor, Parent, validate_block, vote_for,
 };
 use tiernet_core::genesis::{
     ConsensusParams, Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile, TiersFile,
@@ -180,23 +180,11 @@ impl World {
     /// A commit for `block` signed by the validators at `signers`.
     fn commit(&self, block: &proto::Block, signers: &[usize]) -> proto::CommitCertificate {
         let header = block.header.as_ref().unwrap();
-        let hash = header_hash(header);
-        proto::CommitCertificate {
-            height: header.height,
-            round: header.round,
-            block_hash: hash.0.to_vec(),
-            signatures: signers
-                .iter()
-                .map(|&i| {
-                    let mut vote = precommit_for(&net(), header.height, header.round, Some(&hash), &self.v(i));
-                    vote.sign_with(self.validators[i].identity_key());
-                    proto::CommitSignature {
-                        validator: self.v(i).as_bytes().to_vec(),
-                        signature: vote.signature,
-                    }
-                })
-                .collect(),
-        }
+        let signers: Vec<_> = signers
+            .iter()
+            .map(|&i| (self.v(i), self.validators[i].identity_key()))
+            .collect();
+        crate::common::signed_commit(&net(), header, &signers)
     }
 
     /// propose → build_block → validate_block → apply; checks the root.

@@ -9,7 +9,7 @@
 //! state is recomputed, never trusted from disk) and brings the state tree
 //! up to the last stored height.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use tiernet_core::chain::ledger::{ExecContext, Ledger, LedgerError};
 use tiernet_core::chain::{self, GenesisAnchor, Parent, ValidatorSet};
@@ -89,8 +89,6 @@ pub struct Chain {
     last_header: Option<proto::Header>,
     me: Option<ZsiId>,
     now_ms: fn() -> u64,
-    /// Heights committed since the caller last looked ([`Chain::take_committed`]).
-    committed: VecDeque<u64>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -127,17 +125,10 @@ impl Chain {
             last_header: None,
             me,
             now_ms,
-            committed: VecDeque::new(),
         };
         let stored_state = chain.state.latest()?.map_or(0, |(h, _)| h);
         if stored_state == 0 && chain.state.root_at(0)?.is_none() {
-            let entries: Vec<_> = chain
-                .ledger
-                .tree()
-                .iter()
-                .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
-                .collect();
-            chain.state.apply(0, &entries)?;
+            chain.state.apply(0, &writes(&chain.ledger))?;
         }
         let last = chain.blocks.last_height()?;
         for height in 1..=last {
@@ -148,7 +139,7 @@ impl Chain {
                 .apply(&chain.exec(), &block)
                 .map_err(|source| ChainError::Replay { height, source })?;
             if height > stored_state {
-                chain.state.apply(height, &diff(&chain.ledger, &next))?;
+                chain.state.apply(height, &writes(&next))?;
             }
             chain.ledger = next;
             chain.last_header = block.header;
@@ -213,11 +204,6 @@ impl Chain {
     /// Pending equivocation evidence.
     pub fn pending_evidence(&self) -> &[proto::Evidence] {
         &self.evidence
-    }
-
-    /// Heights committed since the last call (oldest first).
-    pub fn take_committed(&mut self) -> Vec<u64> {
-        self.committed.drain(..).collect()
     }
 
     /// Verifies a proof envelope from `proofs` against chain state and
@@ -300,21 +286,14 @@ fn evidence_culprit(e: &proto::Evidence) -> Option<ZsiId> {
     e.first.as_ref().and_then(|v| ZsiId::from_slice(&v.validator))
 }
 
-/// The state-tree changes from `old` to `new`.
-fn diff(old: &Ledger, new: &Ledger) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = new
-        .tree()
+/// The state-tree changes of the ledger's last block (at genesis: every
+/// entry), as the state store takes them. The ledger never deletes a key.
+fn writes(ledger: &Ledger) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    ledger
+        .last_writes()
         .iter()
-        .filter(|(k, v)| old.tree().get(k) != Some(*v))
-        .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
-        .collect();
-    changes.extend(
-        old.tree()
-            .iter()
-            .filter(|(k, _)| new.tree().get(k).is_none())
-            .map(|(k, _)| (k.to_vec(), None)),
-    );
-    changes
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect()
 }
 
 impl App for Chain {
@@ -383,7 +362,7 @@ impl App for Chain {
             warn!(height, %error, "cannot store the decided block");
             return None;
         }
-        if let Err(error) = self.state.apply(height, &diff(&self.ledger, &next)) {
+        if let Err(error) = self.state.apply(height, &writes(&next)) {
             warn!(height, %error, "cannot update the state tree");
         }
         if let Err(error) = self.mempool.remove_included(&block.proofs) {
@@ -400,10 +379,6 @@ impl App for Chain {
         self.votes.retain(|(h, ..), _| *h > height);
         self.last_header = block.header.clone();
         self.last_commit = Some(commit.clone());
-        if self.committed.len() >= 1024 {
-            self.committed.pop_front();
-        }
-        self.committed.push_back(height);
         info!(
             height,
             proofs = block.proofs.len(),

@@ -12,8 +12,6 @@ use futures::FutureExt;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use prost::Message;
-use tiernet_core::identity::registry::IdentityRegistry;
-use tiernet_core::tier::tier_of;
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 use tiernet_core::wire::{Topic, encode};
 use tracing::{debug, info, warn};
@@ -54,7 +52,9 @@ impl Node {
         let (Some(engine), Some(chain)) = (self.engine.as_mut(), self.chain.as_mut()) else {
             return;
         };
+        let height_before = chain.ledger().height();
         let outputs = engine.handle(input, chain);
+        let committed = chain.ledger().height() != height_before;
         for output in outputs {
             match output {
                 Output::PublishBlocks(m) => self.publish_own(Topic::Blocks, encode(&m)),
@@ -83,8 +83,7 @@ impl Node {
                 }
             }
         }
-        let committed = self.chain.as_mut().map(|c| c.take_committed()).unwrap_or_default();
-        if !committed.is_empty() {
+        if committed {
             self.after_commit();
         }
     }
@@ -115,7 +114,6 @@ impl Node {
         let ledger = chain.ledger();
         self.handshake.set_registry(ledger.registry().clone());
         self.validators = Some(ledger.validators().clone());
-        let thresholds = *ledger.thresholds();
         let mut changed = Vec::new();
         for (peer, live) in &mut self.live {
             let Some(standing) = live.standing.as_mut() else {
@@ -124,8 +122,7 @@ impl Node {
             let Some(zsi) = standing.zsi_id else {
                 continue;
             };
-            let record = ledger.registry().lookup(&zsi).map(|r| r.reputation);
-            let tier = tier_of(record.as_ref(), &thresholds);
+            let tier = ledger.tier(&zsi);
             if tier != standing.tier {
                 info!(%peer, %zsi, from = %standing.tier, to = %tier, "peer tier changed by the chain");
                 standing.tier = tier;
@@ -283,7 +280,6 @@ impl Node {
     pub(super) fn chain_view(&self) -> Option<ChainView> {
         let chain = self.chain.as_ref()?;
         let ledger = chain.ledger();
-        let thresholds = ledger.thresholds();
         Some(ChainView {
             height: ledger.height(),
             block_hash: chain
@@ -304,7 +300,7 @@ impl Node {
                 .iter()
                 .map(|(id, r)| IdentityView {
                     zsi_id: id.to_string(),
-                    tier: tier_of(Some(&r.reputation), thresholds).label().to_owned(),
+                    tier: ledger.tier(id).label().to_owned(),
                     score: r.reputation.score,
                     uptime_minutes: r.reputation.uptime_minutes,
                     participation: r.reputation.participation,
