@@ -70,7 +70,8 @@ pub struct GossipContext<'a, R: IdentityRegistry> {
     pub policy: &'a AdmissionPolicy,
     /// Now, in ms since the Unix epoch.
     pub now_ms: u64,
-    /// How far a heartbeat's `time_ms` may be from `now_ms`, either way.
+    /// How far a heartbeat's `time_ms` (or a vote rebroadcast's
+    /// `rebroadcast_ms`) may be from `now_ms`, either way.
     pub max_clock_skew_ms: u64,
 }
 
@@ -235,7 +236,7 @@ pub enum RejectReason {
     /// A certificate (or evidence) that does not verify, or not with enough power.
     #[error("certificate: {0}")]
     BadCertificate(CertificateError),
-    /// A heartbeat whose time is too far from ours.
+    /// A heartbeat or a vote rebroadcast whose time is too far from ours.
     #[error("time {time_ms} is more than {max_skew_ms} ms from now ({now_ms})")]
     Stale {
         /// The message's time.
@@ -569,6 +570,9 @@ fn finalized<R: IdentityRegistry>(f: &proto::FinalizedBlock, ctx: &GossipContext
 
 fn votes<R: IdentityRegistry>(m: &proto::VotesMessage, ctx: &GossipContext<'_, R>) -> Check<Admitted> {
     const NAME: &str = "VotesMessage";
+    if m.rebroadcast_ms != 0 {
+        fresh(m.rebroadcast_ms, ctx)?;
+    }
     match &m.kind {
         Some(votes_message::Kind::Vote(v)) => {
             network(&v.network_id, ctx)?;
@@ -651,6 +655,20 @@ fn meta<R: IdentityRegistry>(
     }
 }
 
+/// `time_ms` is within the clock skew of now (replay protection for
+/// messages that carry a send time).
+fn fresh<R: IdentityRegistry>(time_ms: u64, ctx: &GossipContext<'_, R>) -> Check<()> {
+    if time_ms.abs_diff(ctx.now_ms) > ctx.max_clock_skew_ms {
+        return Err(RejectReason::Stale {
+            time_ms,
+            now_ms: ctx.now_ms,
+            max_skew_ms: ctx.max_clock_skew_ms,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 fn heartbeat<R: IdentityRegistry>(
     hb: &proto::Heartbeat,
     source: &[u8],
@@ -658,14 +676,7 @@ fn heartbeat<R: IdentityRegistry>(
     replay: &mut ReplayGuard,
 ) -> Check<Admitted> {
     network(&hb.network_id, ctx)?;
-    if hb.time_ms.abs_diff(ctx.now_ms) > ctx.max_clock_skew_ms {
-        return Err(RejectReason::Stale {
-            time_ms: hb.time_ms,
-            now_ms: ctx.now_ms,
-            max_skew_ms: ctx.max_clock_skew_ms,
-        }
-        .into());
-    }
+    fresh(hb.time_ms, ctx)?;
     let (key, admitted) = if hb.zsi_id.is_empty() {
         if source.is_empty() || source.len() > MAX_SOURCE_LEN {
             return Err(IgnoreReason::Unattributable.into());

@@ -10,6 +10,11 @@
 //! durably *before* it is published and refuses a second, different one for
 //! the same slot, so a validator that crashes and restarts mid-height never
 //! equivocates, whatever the consensus state machine decides after replay.
+//!
+//! Table `own_votes`: the same slots → the encoded signed [`proto::Vote`],
+//! written in the same transaction. A validator that restarts mid-round
+//! cannot sign a second vote in a slot, but it can send the one it signed
+//! before the crash again, which peers stuck in that round may need.
 
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -22,6 +27,22 @@ const BLOCKS_TABLE: &str = "blocks";
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new(BLOCKS_TABLE);
 const SIGNED_TABLE: &str = "signed";
 const SIGNED: TableDefinition<(u64, u32, u8), &[u8]> = TableDefinition::new(SIGNED_TABLE);
+const OWN_VOTES_TABLE: &str = "own_votes";
+const OWN_VOTES: TableDefinition<(u64, u32, u8), &[u8]> = TableDefinition::new(OWN_VOTES_TABLE);
+
+/// What the double-sign guard says to a signature.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    /// The first signature in its slot (now on disk), or the same one again.
+    Sign,
+    /// A different one was signed in the slot before: this one must not be
+    /// published. `earlier` is the vote signed then (`None` for proposals,
+    /// or a row that does not decode); it may be sent again instead.
+    Refuse {
+        /// The vote signed in the slot before.
+        earlier: Option<proto::Vote>,
+    },
+}
 
 /// What was signed in a slot of the double-sign guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,45 +142,70 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Records that this validator signs `hash` in slot `(height, round,
-    /// kind)`. True when that is the first signature in the slot (now on
-    /// disk) or the same one again; false when a different one was signed
-    /// there before, in which case the caller must not publish.
-    pub fn guard(&self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> Result<bool, BlockStoreError> {
+    /// Records that this validator signs `hash` (empty = nil) in slot
+    /// `(height, round, kind)`, with the signed `vote` itself for votes.
+    /// [`Guard::Sign`] when that is the first signature in the slot (now on
+    /// disk) or the same one again; [`Guard::Refuse`] when a different one
+    /// was signed there before, in which case the caller must not publish.
+    pub fn guard(
+        &self,
+        height: u64,
+        round: u32,
+        kind: SignedKind,
+        hash: &[u8],
+        vote: Option<&proto::Vote>,
+    ) -> Result<Guard, BlockStoreError> {
         let key = (height, round, kind as u8);
         let db = self.store.database();
         let write = db.begin_write().map_err(|e| self.err("guard", SIGNED_TABLE, e))?;
-        let allowed = {
+        let answer = {
             let mut table = write
                 .open_table(SIGNED)
                 .map_err(|e| self.err("guard", SIGNED_TABLE, e))?;
+            let mut votes = write
+                .open_table(OWN_VOTES)
+                .map_err(|e| self.err("guard", OWN_VOTES_TABLE, e))?;
             let previous = table
                 .get(key)
                 .map_err(|e| self.err("guard", SIGNED_TABLE, e))?
                 .map(|v| v.value().to_vec());
             match previous {
-                Some(previous) => previous == hash,
+                Some(previous) if previous == hash => Guard::Sign,
+                Some(_) => {
+                    let earlier = votes
+                        .get(key)
+                        .map_err(|e| self.err("guard", OWN_VOTES_TABLE, e))?
+                        .and_then(|v| proto::Vote::decode(v.value()).ok());
+                    Guard::Refuse { earlier }
+                }
                 None => {
                     table
                         .insert(key, hash)
                         .map_err(|e| self.err("guard", SIGNED_TABLE, e))?;
-                    // Old heights can never be signed again: keep the table small.
+                    if let Some(vote) = vote {
+                        votes
+                            .insert(key, vote.encode_to_vec().as_slice())
+                            .map_err(|e| self.err("guard", OWN_VOTES_TABLE, e))?;
+                    }
+                    // Old heights can never be signed again: keep the tables small.
                     if height > GUARD_KEPT_HEIGHTS {
+                        let below = (height - GUARD_KEPT_HEIGHTS, 0, 0);
                         let old: Vec<(u64, u32, u8)> = table
-                            .range(..(height - GUARD_KEPT_HEIGHTS, 0, 0))
+                            .range(..below)
                             .map_err(|e| self.err("guard", SIGNED_TABLE, e))?
                             .filter_map(|r| r.ok().map(|(k, _)| k.value()))
                             .collect();
                         for k in old {
                             table.remove(k).map_err(|e| self.err("guard", SIGNED_TABLE, e))?;
+                            votes.remove(k).map_err(|e| self.err("guard", OWN_VOTES_TABLE, e))?;
                         }
                     }
-                    true
+                    Guard::Sign
                 }
             }
         };
         write.commit().map_err(|e| self.err("guard", SIGNED_TABLE, e))?;
-        Ok(allowed)
+        Ok(answer)
     }
 
     fn err(&self, op: &'static str, table: &'static str, e: impl Into<redb::Error>) -> BlockStoreError {
@@ -201,36 +247,86 @@ mod tests {
         assert_eq!(blocks.get(1).unwrap(), Some(fb));
     }
 
+    fn vote(hash: &[u8]) -> proto::Vote {
+        proto::Vote {
+            height: 5,
+            block_hash: hash.to_vec(),
+            signature: vec![7; 64],
+            ..Default::default()
+        }
+    }
+
+    fn guard(blocks: &BlockStore, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> Guard {
+        blocks.guard(height, round, kind, hash, Some(&vote(hash))).unwrap()
+    }
+
     #[test]
     fn the_guard_refuses_a_second_different_signature_in_a_slot() {
         let (_dir, blocks) = store();
-        assert!(blocks.guard(5, 0, SignedKind::Prevote, &[1; 32]).unwrap());
-        assert!(
-            blocks.guard(5, 0, SignedKind::Prevote, &[1; 32]).unwrap(),
+        let refused = Guard::Refuse {
+            earlier: Some(vote(&[1; 32])),
+        };
+        assert_eq!(guard(&blocks, 5, 0, SignedKind::Prevote, &[1; 32]), Guard::Sign);
+        assert_eq!(
+            guard(&blocks, 5, 0, SignedKind::Prevote, &[1; 32]),
+            Guard::Sign,
             "same vote again"
         );
-        assert!(
-            !blocks.guard(5, 0, SignedKind::Prevote, &[2; 32]).unwrap(),
-            "other value"
+        assert_eq!(
+            guard(&blocks, 5, 0, SignedKind::Prevote, &[2; 32]),
+            refused,
+            "other value: refused, with the vote signed before"
         );
-        assert!(
-            !blocks.guard(5, 0, SignedKind::Prevote, &[]).unwrap(),
+        assert_eq!(
+            guard(&blocks, 5, 0, SignedKind::Prevote, &[]),
+            refused,
             "nil after a value"
         );
-        assert!(
-            blocks.guard(5, 0, SignedKind::Precommit, &[2; 32]).unwrap(),
+        assert_eq!(
+            guard(&blocks, 5, 0, SignedKind::Precommit, &[2; 32]),
+            Guard::Sign,
             "other kind"
         );
-        assert!(
-            blocks.guard(5, 1, SignedKind::Prevote, &[2; 32]).unwrap(),
+        assert_eq!(
+            guard(&blocks, 5, 1, SignedKind::Prevote, &[2; 32]),
+            Guard::Sign,
             "other round"
         );
-        // Old slots are pruned once far below.
-        assert!(
-            blocks
-                .guard(5 + GUARD_KEPT_HEIGHTS + 1, 0, SignedKind::Prevote, &[3; 32])
-                .unwrap()
+        assert_eq!(
+            blocks.guard(5, 0, SignedKind::Proposal, &[4; 32], None).unwrap(),
+            Guard::Sign
         );
-        assert!(blocks.guard(5, 0, SignedKind::Prevote, &[2; 32]).unwrap(), "pruned");
+        assert_eq!(
+            blocks.guard(5, 0, SignedKind::Proposal, &[5; 32], None).unwrap(),
+            Guard::Refuse { earlier: None },
+            "a second proposal"
+        );
+        // Old slots are pruned once far below.
+        assert_eq!(
+            guard(&blocks, 5 + GUARD_KEPT_HEIGHTS + 1, 0, SignedKind::Prevote, &[3; 32]),
+            Guard::Sign
+        );
+        assert_eq!(
+            guard(&blocks, 5, 0, SignedKind::Prevote, &[2; 32]),
+            Guard::Sign,
+            "pruned"
+        );
+    }
+
+    #[test]
+    fn the_guard_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.redb");
+        {
+            let blocks = BlockStore::new(Store::open(&path).unwrap());
+            assert_eq!(guard(&blocks, 9, 2, SignedKind::Precommit, &[1; 32]), Guard::Sign);
+        }
+        let blocks = BlockStore::new(Store::open(&path).unwrap());
+        assert_eq!(
+            guard(&blocks, 9, 2, SignedKind::Precommit, &[]),
+            Guard::Refuse {
+                earlier: Some(vote(&[1; 32]))
+            }
+        );
     }
 }

@@ -242,7 +242,10 @@ pub fn votes_message() -> impl Strategy<Value = VotesMessage> {
         round_cert.prop_map(votes_message::Kind::RoundCertificate),
         evidence().prop_map(votes_message::Kind::Evidence),
     ]
-    .prop_map(|kind| VotesMessage { kind: Some(kind) })
+    .prop_map(|kind| VotesMessage {
+        kind: Some(kind),
+        rebroadcast_ms: 0,
+    })
 }
 
 pub fn proofs_message() -> impl Strategy<Value = ProofsMessage> {

@@ -243,7 +243,10 @@ fn blocks(kind: blocks_message::Kind) -> Vec<u8> {
 }
 
 fn votes(kind: votes_message::Kind) -> Vec<u8> {
-    encode(&VotesMessage { kind: Some(kind) })
+    encode(&VotesMessage {
+        kind: Some(kind),
+        rebroadcast_ms: 0,
+    })
 }
 
 fn meta(kind: meta_message::Kind) -> Vec<u8> {
@@ -666,6 +669,33 @@ fn votes_vote() {
     );
     let data = votes(votes_message::Kind::Vote(vote(&f, V2, "testnet", &V2.consensus_key())));
     rejected(f.check(Topic::Votes, &data), "wrong_network");
+}
+
+#[test]
+fn votes_rebroadcast_carries_a_fresh_send_time() {
+    let f = Fixture::new();
+    let rebroadcast = |at: u64| {
+        encode(&VotesMessage {
+            kind: Some(votes_message::Kind::Vote(vote(&f, V2, "devnet", &V2.consensus_key()))),
+            rebroadcast_ms: at,
+        })
+    };
+    // Distinct bytes for each send, each admitted like the first publication.
+    assert_ne!(rebroadcast(NOW), rebroadcast(NOW + 1));
+    for at in [NOW, NOW - SKEW, NOW + SKEW] {
+        let a = accepted(f.check(Topic::Votes, &rebroadcast(at)));
+        assert_eq!(a.author, Author::Zsi(V2.id()));
+    }
+    // A replayed old rebroadcast (or one from the future) is stale.
+    assert_eq!(
+        rejected(f.check(Topic::Votes, &rebroadcast(NOW - SKEW - 1)), "stale"),
+        RejectReason::Stale {
+            time_ms: NOW - SKEW - 1,
+            now_ms: NOW,
+            max_skew_ms: SKEW
+        }
+    );
+    rejected(f.check(Topic::Votes, &rebroadcast(NOW + SKEW + 1)), "stale");
 }
 
 #[test]
@@ -1116,7 +1146,8 @@ fn every_mutated_byte_of_an_accepted_message_is_never_accepted_as_someone_else()
                 assert_eq!(
                     a.payload,
                     tiernet_core::gossip::Payload::Votes(VotesMessage {
-                        kind: Some(votes_message::Kind::Vote(v.clone()))
+                        kind: Some(votes_message::Kind::Vote(v.clone())),
+                        rebroadcast_ms: 0,
                     })
                 );
             }

@@ -185,11 +185,13 @@ fn empty_oneof_and_unknown_enums_are_refused() {
     };
     let message = VotesMessage {
         kind: Some(votes_message::Kind::Vote(vote.clone())),
+        rebroadcast_ms: 0,
     };
     let (path, problem) = invalid_field(decode::<VotesMessage>(&encode(&message)).unwrap_err());
     assert_eq!((path.as_str(), problem), ("vote.vote_type", FieldProblem::BadEnum(7)));
     let unspecified = VotesMessage {
         kind: Some(votes_message::Kind::Vote(Vote { vote_type: 0, ..vote })),
+        rebroadcast_ms: 0,
     };
     assert!(decode::<VotesMessage>(&encode(&unspecified)).is_err());
 }

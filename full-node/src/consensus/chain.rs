@@ -22,7 +22,7 @@ use tiernet_core::wire::sign::proof_content_id;
 use tracing::{info, warn};
 
 use super::engine::{App, StartPoint};
-use crate::block_store::{BlockStore, BlockStoreError, SignedKind};
+use crate::block_store::{BlockStore, BlockStoreError, Guard, SignedKind};
 use crate::mempool::{Inserted, Mempool};
 use crate::state_store::{StateStore, StateStoreError};
 use crate::store::{Store, StoreError};
@@ -333,14 +333,20 @@ impl App for Chain {
         }
     }
 
-    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool {
-        match self.blocks.guard(height, round, kind, hash) {
-            Ok(allowed) => allowed,
-            Err(error) => {
+    fn may_sign(
+        &mut self,
+        height: u64,
+        round: u32,
+        kind: SignedKind,
+        hash: &[u8],
+        vote: Option<&proto::Vote>,
+    ) -> Guard {
+        self.blocks
+            .guard(height, round, kind, hash, vote)
+            .unwrap_or_else(|error| {
                 warn!(%error, "double-sign guard unavailable; not signing");
-                false
-            }
-        }
+                Guard::Refuse { earlier: None }
+            })
     }
 
     fn commit(&mut self, block: &proto::Block, commit: &proto::CommitCertificate) -> Option<ValidatorSet> {

@@ -18,8 +18,14 @@
 //! certificate against the current set, execution — and decides that
 //! height directly. Messages for later heights raise [`Output::Behind`].
 //!
-//! Not done yet: gossip of polka and round certificates (they are verified
-//! when fed, but never published).
+//! Liveness: core's rebroadcast timeout sends this validator's latest votes
+//! again as [`Output::RebroadcastVotes`] (the caller stamps them so GossipSub
+//! does not drop them as duplicates). After a restart mid-round, core has
+//! forgotten the votes it cast and the guard refuses different ones in those
+//! slots; the votes on disk go out instead, so peers stuck in that round get
+//! what they need to complete it. Polka and round certificates are verified
+//! when fed but not published: the rebroadcast votes carry the same
+//! information, one vote at a time.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -40,7 +46,7 @@ use tiernet_core::identity::ZsiId;
 use tiernet_core::wire::proto::{self, blocks_message, votes_message};
 use tiernet_core::wire::sign::SignedMessage as WireSigned;
 
-use crate::block_store::SignedKind;
+use crate::block_store::{Guard, SignedKind};
 
 use super::context::{
     Address, BlockValue, ConsensusProposal, ConsensusValidatorSet, ConsensusVote, Height, Sig, TierCtx, commit_to_proto,
@@ -64,9 +70,12 @@ pub trait App {
     /// `validate_block` against its parent, executes to its state root.
     fn check(&mut self, block: &proto::Block) -> bool;
     /// Records durably that this validator signs `hash` (empty = nil) in
-    /// slot `(height, round, kind)`; false if it signed something else there
-    /// before (the caller then does not publish).
-    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool;
+    /// slot `(height, round, kind)`, with the signed vote itself for votes
+    /// (the double-sign guard, see [`crate::block_store::BlockStore::guard`]).
+    /// On [`Guard::Refuse`] the engine publishes nothing new; it sends the
+    /// earlier vote again if there is one.
+    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8], vote: Option<&proto::Vote>)
+    -> Guard;
     /// A height is decided: execute and persist `block` with `commit`.
     /// Returns the validator set of the next height (`None` if the block
     /// could not be committed; the engine then stops at this height).
@@ -109,6 +118,10 @@ pub enum Output {
     PublishBlocks(proto::BlocksMessage),
     /// Publish on the `votes` topic.
     PublishVotes(proto::VotesMessage),
+    /// Publish again on the `votes` topic (core's rebroadcast timeout): the
+    /// caller sets `rebroadcast_ms` to its clock so the bytes differ from
+    /// the first publication, which GossipSub would drop as a duplicate.
+    RebroadcastVotes(proto::VotesMessage),
     /// Feed [`EngineInput::Timeout`] with these fields after `after`.
     Schedule {
         /// The timeout.
@@ -580,19 +593,18 @@ impl Turn<'_> {
                         let mut wire = p.message.to_proto();
                         wire.signature = p.signature.0.to_vec();
                         let id = header_id(&p.message.value.0);
-                        if self
+                        match self
                             .app
-                            .may_sign(wire.height, wire.round, SignedKind::Proposal, id.as_bytes())
+                            .may_sign(wire.height, wire.round, SignedKind::Proposal, id.as_bytes(), None)
                         {
-                            self.outputs.push(Output::PublishBlocks(proto::BlocksMessage {
+                            Guard::Sign => self.outputs.push(Output::PublishBlocks(proto::BlocksMessage {
                                 kind: Some(blocks_message::Kind::Proposal(wire)),
-                            }));
-                        } else {
-                            tracing::warn!(
+                            })),
+                            Guard::Refuse { .. } => tracing::warn!(
                                 height = wire.height,
                                 round = wire.round,
                                 "double-sign guard held back a proposal"
-                            );
+                            ),
                         }
                     }
                 }
@@ -600,12 +612,12 @@ impl Turn<'_> {
             }
             Effect::PublishLivenessMsg(msg, r) => {
                 if let LivenessMsg::Vote(v) = msg {
-                    self.publish_vote(&v);
+                    self.rebroadcast_vote(&v);
                 }
                 r.resume_with(())
             }
             Effect::RepublishVote(v, r) => {
-                self.publish_vote(&v);
+                self.rebroadcast_vote(&v);
                 r.resume_with(())
             }
             Effect::RepublishRoundCertificate(_, r) => r.resume_with(()),
@@ -720,25 +732,52 @@ impl Turn<'_> {
         }
     }
 
+    /// Publishes a vote core signed, through the double-sign guard.
     fn publish_vote(&mut self, v: &SignedMessage<TierCtx, ConsensusVote>) {
+        self.send_vote(v, false);
+    }
+
+    /// Sends a vote again (core's rebroadcast timeout), through the guard.
+    fn rebroadcast_vote(&mut self, v: &SignedMessage<TierCtx, ConsensusVote>) {
+        self.send_vote(v, true);
+    }
+
+    /// A vote passes the guard, or the vote signed in its slot before (a
+    /// restart mid-round: core has forgotten it, peers may need it) goes
+    /// out in its place as a rebroadcast, since peers saw its bytes before.
+    fn send_vote(&mut self, v: &SignedMessage<TierCtx, ConsensusVote>, again: bool) {
         let mut wire = v.message.to_proto();
         wire.signature = v.signature.0.to_vec();
         let kind = match v.message.vote_type {
             VoteType::Prevote => SignedKind::Prevote,
             VoteType::Precommit => SignedKind::Precommit,
         };
-        if !self.app.may_sign(wire.height, wire.round, kind, &wire.block_hash) {
-            tracing::warn!(
-                height = wire.height,
-                round = wire.round,
-                ?kind,
-                "double-sign guard held back a vote"
-            );
-            return;
-        }
-        self.outputs.push(Output::PublishVotes(proto::VotesMessage {
-            kind: Some(votes_message::Kind::Vote(wire)),
-        }));
+        let (height, round) = (wire.height, wire.round);
+        let (vote, again) = match self.app.may_sign(height, round, kind, &wire.block_hash, Some(&wire)) {
+            Guard::Sign => (wire, again),
+            Guard::Refuse { earlier: Some(earlier) } => {
+                tracing::debug!(
+                    height,
+                    round,
+                    ?kind,
+                    "double-sign guard: sending the earlier vote instead"
+                );
+                (earlier, true)
+            }
+            Guard::Refuse { earlier: None } => {
+                tracing::warn!(height, round, ?kind, "double-sign guard held back a vote");
+                return;
+            }
+        };
+        let message = proto::VotesMessage {
+            kind: Some(votes_message::Kind::Vote(vote)),
+            rebroadcast_ms: 0,
+        };
+        self.outputs.push(if again {
+            Output::RebroadcastVotes(message)
+        } else {
+            Output::PublishVotes(message)
+        });
     }
 
     /// The application's block on top of the last decided header (or the genesis).

@@ -59,6 +59,12 @@ impl Node {
             match output {
                 Output::PublishBlocks(m) => self.publish_own(Topic::Blocks, encode(&m)),
                 Output::PublishVotes(m) => self.publish_own(Topic::Votes, encode(&m)),
+                Output::RebroadcastVotes(mut m) => {
+                    m.rebroadcast_ms = now_ms();
+                    if let Err(error) = self.publish(Topic::Votes, encode(&m)) {
+                        debug!(%error, "vote rebroadcast not published");
+                    }
+                }
                 Output::Schedule {
                     timeout,
                     after,
@@ -89,8 +95,9 @@ impl Node {
     }
 
     /// Publishes a consensus message of our own (no peers yet is normal on
-    /// start). Core rebroadcasts votes for liveness; GossipSub refuses an
-    /// identical message it already published, so those are skipped here.
+    /// start). GossipSub refuses an identical message it already
+    /// published, so repeats are skipped here; rebroadcasts for liveness
+    /// go out as [`Output::RebroadcastVotes`] with distinct bytes.
     fn publish_own(&mut self, topic: Topic, data: Vec<u8>) {
         let digest = *blake3::hash(&data).as_bytes();
         if self.published.contains(&digest) {
@@ -357,6 +364,7 @@ impl Node {
             vote.sign_with(identity.identity_key());
             let message = proto::VotesMessage {
                 kind: Some(proto::votes_message::Kind::Vote(vote)),
+                rebroadcast_ms: 0,
             };
             ids.push(self.publish(Topic::Votes, encode(&message))?);
         }

@@ -1,7 +1,8 @@
 //! Issue 5 with real `tiernet-node` processes on loopback: four validators
 //! finalize blocks whose commit certificates `tiernet-core` verifies; one
-//! killed does not stop them, two do; the proof pipeline up to a mempool
-//! that survives restarts.
+//! killed does not stop them, two do, and finality resumes when one
+//! returns; proofs wait in a mempool that survives restarts until a block
+//! includes them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +61,24 @@ impl Member {
     fn restart(&mut self) {
         let has_zsi = self.node.zsi_id.is_some();
         self.node = Self::spawn(&self.data, &self.args, has_zsi);
+    }
+
+    /// Starts the same node again with `bootstrap` as its only bootstrap
+    /// peer (the original one may have restarted on another port).
+    fn restart_via(&mut self, bootstrap: &str) {
+        let mut args = Vec::new();
+        let mut old = self.args.iter();
+        while let Some(arg) = old.next() {
+            if arg == "--bootstrap" {
+                old.next();
+            } else if arg == "run" {
+                args.extend(["--bootstrap".to_owned(), bootstrap.to_owned(), arg.clone()]);
+            } else {
+                args.push(arg.clone());
+            }
+        }
+        self.args = args;
+        self.restart();
     }
 
     fn chain(&self) -> ChainView {
@@ -162,11 +181,22 @@ fn four_validators_finalize_survive_one_crash_and_stall_at_two() {
         "finalized with half of the power"
     );
 
-    // Every height so far is the same block on both survivors and on the
-    // validators that crashed, and validates from genesis with tiernet-core.
-    // (Resuming after a stall is not reliable yet: see the crate docs.)
-    let upto = stalled[0].min(stalled[1]);
-    check_chain(net, &[&v[0], &v[1]], upto);
+    // One returns: three quarters of the power again, and finality resumes
+    // (the returning node learns the stalled round's votes from their
+    // rebroadcasts). The one down longest catches up through sync.
+    v[2].restart();
+    let resumed = stalled[0].max(stalled[1]) + 2;
+    wait_height(
+        &[&v[0], &v[1], &v[2]],
+        resumed,
+        "finality resumes with three validators",
+    );
+    v[3].restart();
+    wait_height(&[&v[3]], resumed, "the validator down longest catches up");
+
+    // Every height is the same block on every node, and the whole chain
+    // validates from genesis with tiernet-core.
+    check_chain(net, &[&v[0], &v[1], &v[2], &v[3]], resumed);
 }
 
 /// An uptime proof for `subject` witnessed by two validators.
@@ -274,14 +304,45 @@ fn proofs_wait_in_the_mempool_across_restarts_and_bad_ones_cost_score() {
     assert!(tl1_score(&v[0]) < 0.0, "the invalid proof cost its sender score");
 
     // Restarts (a crash of the submitter, a clean stop of a validator) keep it pending.
+    // v1 runs throughout: the restarted nodes find the network through it.
+    let live = v[1].node.tcp.clone();
     tl1.kill();
-    tl1.restart();
+    tl1.restart_via(&live);
     v[0].node.process.terminate();
     v[0].node.process.wait_exit();
-    v[0].restart();
+    v[0].restart_via(&live);
     for m in [&v[0], &tl1] {
         assert!(m.chain().mempool.contains(&good_id), "the proof survived the restart");
     }
+
+    // Quorum returns: a block includes the proof, and it leaves every mempool.
+    v[2].restart_via(&live);
+    for m in [&v[0], &v[1], &v[2], &tl1] {
+        eventually("the proof is included and leaves the mempool", PROGRESS, || {
+            m.chain().mempool.is_empty()
+        });
+    }
+    let head = v[0].height();
+    let including = (height + 1..=head)
+        .map(|h| {
+            let view = v[0].block(h);
+            let fb = proto::FinalizedBlock::decode(hex::decode(&view.finalized).unwrap().as_slice()).unwrap();
+            fb.block.unwrap()
+        })
+        .find(|b| b.proofs.iter().any(|p| proof_content_id(p).to_string() == good_id))
+        .unwrap_or_else(|| panic!("no block up to {head} includes the proof"));
+    // The block credits the subject's uptime (whole minutes of a window of
+    // a few one-second blocks: zero, but the event is there).
+    let subject_id = subject.zsi_id().as_bytes().to_vec();
+    assert!(
+        including
+            .reputation_events
+            .iter()
+            .any(|e| e.zsi_id == subject_id && matches!(e.kind, Some(proto::reputation_event::Kind::UptimeMinutes(_)))),
+        "no uptime credit for the subject: {:?}",
+        including.reputation_events
+    );
+    check_chain(net, &[&v[0], &v[1], &v[2]], head);
 
     drop(stranger);
 }

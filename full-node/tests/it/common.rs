@@ -21,6 +21,8 @@ pub struct NodeProcess {
     stderr_reader: Option<JoinHandle<()>>,
     /// Every stdout line read so far.
     pub seen: Vec<String>,
+    /// The data directory's name (names the kept log).
+    name: String,
 }
 
 /// Listener flags every test node gets.
@@ -74,6 +76,9 @@ impl NodeProcess {
             lines,
             stderr,
             stderr_reader: Some(stderr_reader),
+            name: data_dir
+                .file_name()
+                .map_or_else(|| "node".to_owned(), |n| n.to_string_lossy().into_owned()),
             seen: Vec::new(),
         }
     }
@@ -184,6 +189,11 @@ impl NodeProcess {
         }
     }
 
+    /// What the process wrote to stderr so far (it may still be running).
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
     /// Everything the process wrote to stderr; waits for it to exit first.
     pub fn stderr(&mut self) -> String {
         self.wait_exit();
@@ -195,9 +205,15 @@ impl NodeProcess {
 }
 
 impl Drop for NodeProcess {
+    /// Kills the node; with `TIERNET_TEST_LOG_DIR` set, its stderr is kept
+    /// there as `<data dir name>-<pid>.log` (for debugging a failed test).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = std::env::var_os("TIERNET_TEST_LOG_DIR") {
+            let name = format!("{}-{}.log", self.name, self.child.id());
+            let _ = std::fs::write(Path::new(&dir).join(name), self.stderr_so_far());
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use tiernet_core::identity::ZsiId;
 use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::header_hash;
-use tiernet_node::block_store::SignedKind;
+use tiernet_node::block_store::{Guard, SignedKind};
 use tiernet_node::consensus::engine::{App, Engine, EngineInput, Output, StartPoint};
 
 const LATENCY: Duration = Duration::from_millis(5);
@@ -23,8 +23,11 @@ const LATENCY: Duration = Duration::from_millis(5);
 struct SimApp {
     me: ZsiId,
     set: ValidatorSet,
-    signed: HashMap<(u64, u32, u8), Vec<u8>>,
+    signed: HashMap<Slot, (Vec<u8>, Option<proto::Vote>)>,
 }
+
+/// A guard slot: (height, round, kind).
+type Slot = (u64, u32, u8);
 
 impl App for SimApp {
     fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block> {
@@ -44,11 +47,25 @@ impl App for SimApp {
         true
     }
 
-    fn may_sign(&mut self, height: u64, round: u32, kind: SignedKind, hash: &[u8]) -> bool {
-        self.signed
+    fn may_sign(
+        &mut self,
+        height: u64,
+        round: u32,
+        kind: SignedKind,
+        hash: &[u8],
+        vote: Option<&proto::Vote>,
+    ) -> Guard {
+        let (signed, earlier) = self
+            .signed
             .entry((height, round, kind as u8))
-            .or_insert_with(|| hash.to_vec())
-            == hash
+            .or_insert_with(|| (hash.to_vec(), vote.cloned()));
+        if signed == hash {
+            Guard::Sign
+        } else {
+            Guard::Refuse {
+                earlier: earlier.clone(),
+            }
+        }
     }
 
     fn commit(&mut self, _: &proto::Block, _: &proto::CommitCertificate) -> Option<ValidatorSet> {
@@ -67,6 +84,21 @@ struct Sim {
     decided: Vec<BTreeMap<u64, (proto::Block, proto::CommitCertificate)>>,
     set: ValidatorSet,
     network: NetworkId,
+    genesis: GenesisAnchor,
+    keys: Vec<SigningKey>,
+    ids: Vec<ZsiId>,
+}
+
+fn engine(genesis: &GenesisAnchor, start: StartPoint, id: ZsiId, key: &SigningKey) -> Engine {
+    Engine::new(
+        genesis.clone(),
+        start,
+        id,
+        key.clone(),
+        LinearTimeouts::default(),
+        Duration::ZERO,
+    )
+    .unwrap()
 }
 
 impl Sim {
@@ -90,19 +122,9 @@ impl Sim {
             set: set.clone(),
         };
         let engines = keys
-            .into_iter()
+            .iter()
             .zip(&ids)
-            .map(|(k, id)| {
-                Engine::new(
-                    genesis.clone(),
-                    start.clone(),
-                    *id,
-                    k,
-                    LinearTimeouts::default(),
-                    Duration::ZERO,
-                )
-                .unwrap()
-            })
+            .map(|(k, id)| engine(&genesis, start.clone(), *id, k))
             .collect();
         let apps = ids
             .iter()
@@ -123,6 +145,9 @@ impl Sim {
             decided: (0..n).map(|_| BTreeMap::new()).collect(),
             set,
             network,
+            genesis,
+            keys,
+            ids,
         };
         for node in 0..usize::from(n) {
             sim.push(Duration::ZERO, node, EngineInput::Start);
@@ -136,12 +161,38 @@ impl Sim {
         self.queue.push(Reverse((at, self.seq, node, self.seq as usize)));
     }
 
+    /// Node `node` crashes: it gets nothing until [`Sim::restart`], and
+    /// its armed timers die with it.
+    fn crash(&mut self, node: usize) {
+        self.online[node] = false;
+    }
+
+    /// Node `node` starts again from what it stored: its last decided
+    /// header and its double-sign guard (the app), nothing of its round.
+    fn restart(&mut self, node: usize) {
+        let last_header = self.decided[node]
+            .values()
+            .next_back()
+            .and_then(|(b, _)| b.header.clone());
+        let start = StartPoint {
+            last_header,
+            set: self.set.clone(),
+        };
+        self.engines[node] = engine(&self.genesis, start, self.ids[node], &self.keys[node]);
+        self.online[node] = true;
+        self.push(self.now, node, EngineInput::Start);
+    }
+
     /// Runs until every online node decided `target` heights or `deadline` passes.
     fn run(&mut self, target: u64, deadline: Duration) {
-        while let Some(Reverse((at, _, node, key))) = self.queue.pop() {
-            if at > deadline {
+        while let Some(Reverse((at, ..))) = self.queue.peek() {
+            if *at > deadline {
+                self.now = deadline;
                 break;
             }
+            let Some(Reverse((at, _, node, key))) = self.queue.pop() else {
+                break;
+            };
             self.now = at;
             let input = self.inputs.remove(&key).unwrap();
             if !self.online[node] {
@@ -157,7 +208,7 @@ impl Sim {
                             }
                         }
                     }
-                    Output::PublishVotes(msg) => {
+                    Output::PublishVotes(msg) | Output::RebroadcastVotes(msg) => {
                         for peer in 0..self.engines.len() {
                             if peer != node {
                                 self.push(at + LATENCY, peer, EngineInput::Votes(msg.clone()));
@@ -172,7 +223,20 @@ impl Sim {
                     Output::Decided { height, block, commit } => {
                         assert!(self.decided[node].insert(height, (block, commit)).is_none());
                     }
-                    Output::Behind { .. } => {}
+                    // Sync: any node that decided `from` serves it.
+                    Output::Behind { from, .. } => {
+                        let served = self.decided.iter().find_map(|d| d.get(&from)).cloned();
+                        if let Some((block, commit)) = served {
+                            let fb = proto::FinalizedBlock {
+                                block: Some(block),
+                                commit: Some(commit),
+                            };
+                            let msg = proto::BlocksMessage {
+                                kind: Some(proto::blocks_message::Kind::Finalized(fb)),
+                            };
+                            self.push(at + LATENCY, node, EngineInput::Blocks(msg));
+                        }
+                    }
                 }
             }
             let done = (0..self.engines.len())
@@ -232,6 +296,53 @@ fn two_silent_do_not_decide() {
     assert!(sim.now >= Duration::from_secs(50), "stopped early at {:?}", sim.now);
 }
 
+/// Three of four decide `before` heights; node 2 crashes and the pair left
+/// stalls for a minute; `meanwhile` runs during the stall; then node 2
+/// restarts and all three must decide two more heights.
+fn stall_and_resume(before: u64, meanwhile: impl FnOnce(&mut Sim)) {
+    let mut sim = Sim::new(4, &[true, true, true, false]);
+    sim.run(before, Duration::from_secs(60));
+    sim.check_agreement(before);
+    sim.crash(2);
+    let stalled: Vec<u64> = (0..2).map(|i| sim.decided[i].len() as u64).collect();
+    let crash_at = sim.now;
+    sim.run(u64::MAX, crash_at + Duration::from_secs(30));
+    meanwhile(&mut sim);
+    sim.run(u64::MAX, sim.now + Duration::from_secs(30));
+    let after: Vec<u64> = (0..2).map(|i| sim.decided[i].len() as u64).collect();
+    assert_eq!(after, stalled, "decided with half of the power");
+    sim.restart(2);
+    let target = stalled.iter().max().unwrap() + 2;
+    sim.run(target, sim.now + Duration::from_secs(120));
+    for node in 0..3 {
+        assert!(
+            sim.decided[node].len() as u64 >= target,
+            "node {node} decided {} heights, not {target}",
+            sim.decided[node].len()
+        );
+    }
+    sim.check_agreement(target);
+}
+
+#[test]
+fn a_stalled_pair_resumes_when_a_third_restarts() {
+    // Node 2 missed every vote of the stalled round; they reach it through
+    // rebroadcasts, and it fetches any block it did not see decided.
+    stall_and_resume(2, |_| {});
+}
+
+#[test]
+fn a_validator_restarted_mid_round_sends_its_earlier_votes() {
+    // Height 5 is node 1's to propose (round 0): nodes 0 and 1 prevote its
+    // block and wait, short of a quorum. Node 0 restarts during the stall:
+    // its core forgot that prevote and would now prevote nil, which its
+    // guard refuses; node 2 needs the prevote on disk to complete the round.
+    stall_and_resume(4, |sim| {
+        sim.crash(0);
+        sim.restart(0);
+    });
+}
+
 #[test]
 fn malformed_and_forged_messages_are_ignored() {
     let mut sim = Sim::new(4, &[true; 4]);
@@ -269,6 +380,7 @@ fn malformed_and_forged_messages_are_ignored() {
     for (i, vote) in junk_votes.into_iter().enumerate() {
         let msg = proto::VotesMessage {
             kind: Some(proto::votes_message::Kind::Vote(vote)),
+            rebroadcast_ms: 0,
         };
         sim.push(Duration::from_millis(1 + i as u64), 0, EngineInput::Votes(msg));
     }
@@ -302,7 +414,10 @@ fn malformed_and_forged_messages_are_ignored() {
     sim.push(
         Duration::from_millis(2),
         0,
-        EngineInput::Votes(proto::VotesMessage { kind: None }),
+        EngineInput::Votes(proto::VotesMessage {
+            kind: None,
+            rebroadcast_ms: 0,
+        }),
     );
     sim.run(2, Duration::from_secs(60));
     sim.check_agreement(2);
