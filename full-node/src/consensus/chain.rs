@@ -31,6 +31,9 @@ use crate::store::{Store, StoreError};
 pub const MAX_PENDING_EVIDENCE: usize = 64;
 /// Most votes remembered for equivocation detection.
 pub const MAX_TRACKED_VOTES: usize = 8192;
+/// Votes this many heights below the last decided one are no longer
+/// compared for double-signing (and leave the tracker).
+pub const EVIDENCE_WINDOW_HEIGHTS: u64 = 16;
 /// How many blocks old a proof envelope may be (and stay in the mempool).
 pub const PROOF_FRESHNESS_BLOCKS: u64 = 600;
 
@@ -241,7 +244,9 @@ impl Chain {
     /// the same validator in the same slot becomes evidence. Returns the
     /// evidence when this vote completed it.
     pub fn observe_vote(&mut self, vote: &proto::Vote) -> Option<proto::Evidence> {
-        if vote.height <= self.ledger.height() {
+        // A double-sign at a height already decided is as slashable as one
+        // at the live height (and the likelier one to arrive late).
+        if vote.height.saturating_add(EVIDENCE_WINDOW_HEIGHTS) <= self.ledger.height() {
             return None;
         }
         let key = (vote.height, vote.round, vote.vote_type, vote.validator.clone());
@@ -382,7 +387,8 @@ impl App for Chain {
             evidence_culprit(e).is_some_and(|c| !self.ledger.is_slashed(&c))
                 && chain::verify_evidence(e, self.ledger.validators(), &self.genesis.network).is_ok()
         });
-        self.votes.retain(|(h, ..), _| *h > height);
+        self.votes
+            .retain(|(h, ..), _| h.saturating_add(EVIDENCE_WINDOW_HEIGHTS) > height);
         self.last_header = block.header.clone();
         self.last_commit = Some(commit.clone());
         info!(

@@ -133,10 +133,13 @@ impl Node {
             if tier != standing.tier {
                 info!(%peer, %zsi, from = %standing.tier, to = %tier, "peer tier changed by the chain");
                 standing.tier = tier;
-                changed.push(*peer);
+                changed.push((*peer, tier));
             }
         }
-        for peer in changed {
+        for (peer, tier) in changed {
+            if let Err(error) = self.peerstore.set_tier(&peer, tier) {
+                warn!(%peer, %error, "cannot record the peer's new tier");
+            }
             self.refresh_score(peer);
         }
         self.update_tier_gauge();
@@ -345,11 +348,17 @@ impl Node {
         Ok(format!("{id} local={outcome}"))
     }
 
-    /// Test API: signs two prevotes for different blocks at the current
-    /// height and round 0 with our consensus key, and publishes both.
+    /// Test API: signs two prevotes for different blocks at the height
+    /// being decided, round 0, with our consensus key, and publishes both.
     pub(super) fn equivocate(&mut self) -> Result<String, String> {
         let identity = self.handshake.identity().ok_or("no identity")?.clone();
-        let height = self.engine.as_ref().ok_or("no chain")?.height();
+        let height = self
+            .chain
+            .as_ref()
+            .ok_or("no chain")?
+            .ledger()
+            .height()
+            .saturating_add(1);
         let mut ids = Vec::new();
         for fill in [0xA1u8, 0xB2] {
             let mut vote = proto::Vote {

@@ -346,3 +346,61 @@ fn proofs_wait_in_the_mempool_across_restarts_and_bad_ones_cost_score() {
 
     drop(stranger);
 }
+
+/// The counter `tiernet_gossip_messages_total{labels}` on `m` (0 if absent).
+fn gossip_count(m: &Member, labels: &str) -> u64 {
+    let (status, metrics) = http_get(&m.node.telemetry, "/metrics");
+    assert_eq!(status, 200);
+    let needle = format!("tiernet_gossip_messages_total{{{labels}}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[test]
+fn a_double_signing_validator_is_slashed_to_tl0_everywhere_and_its_votes_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path();
+    let v = network(net, &[]);
+    wait_height(&[&v[0], &v[1], &v[2], &v[3]], 3, "all four finalize height 3");
+    let culprit = v[3].node.zsi_id.clone().expect("validators have a ZSI");
+
+    // v3 signs two different prevotes for the height being decided.
+    let (status, body) = http_post(&v[3].node.telemetry, "/testing/equivocate");
+    assert_eq!(status, 200, "{body}");
+    for m in &v {
+        eventually("every node slashes the double-signer", PROGRESS, || {
+            let chain = m.chain();
+            let record = chain.identities.iter().find(|i| i.zsi_id == culprit).cloned();
+            record.is_some_and(|r| r.slashed && r.tier == "TL0")
+                && chain.validators.iter().all(|val| val.zsi_id != culprit)
+        });
+    }
+    // Its peers see it as TL0 (v0, the bootstrap node, is one; any other
+    // node that knows it too), and the other three keep finalizing.
+    eventually("v0 re-tiers the slashed validator", PROGRESS, || {
+        peers(&v[0].node.telemetry)
+            .iter()
+            .any(|p| p.peer_id == v[3].node.peer_id && p.tier == "TL0")
+    });
+    for m in &v[1..3] {
+        let known = peers(&m.node.telemetry);
+        if let Some(record) = known.iter().find(|p| p.peer_id == v[3].node.peer_id && p.connected) {
+            assert_eq!(record.tier, "TL0", "a connected peer still sees the old tier");
+        }
+    }
+    let h = v[0].height();
+    wait_height(&[&v[0], &v[1], &v[2]], h + 2, "the other three keep finalizing");
+
+    // Its votes are no longer accepted: it is outside the set, and TL0.
+    let refused = "topic=\"votes\",tier=\"TL0\",decision=\"unauthorised\"";
+    let before = gossip_count(&v[0], refused);
+    let (status, body) = http_post(&v[3].node.telemetry, "/testing/equivocate");
+    assert_eq!(status, 200, "{body}");
+    eventually("the slashed validator's votes are refused", PROGRESS, || {
+        gossip_count(&v[0], refused) > before
+    });
+    let head = v[0].height().min(v[1].height()).min(v[2].height());
+    check_chain(net, &[&v[0], &v[1], &v[2]], head);
+}
