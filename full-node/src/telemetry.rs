@@ -94,6 +94,22 @@ pub struct ChainView {
     pub mempool: Vec<String>,
     /// Equivocation evidence waiting for a block.
     pub pending_evidence: usize,
+    /// Finality latency of the latest decisions here, oldest first (at
+    /// most [`FINALITY_SAMPLES_KEPT`]).
+    pub finality: Vec<FinalitySample>,
+}
+
+/// Decisions whose finality latency [`ChainView`] keeps.
+pub const FINALITY_SAMPLES_KEPT: usize = 256;
+
+/// One decision's finality latency: from the proposer's block time (header
+/// `time_ms`) to the moment this node decided the height.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FinalitySample {
+    /// The height.
+    pub height: u64,
+    /// Milliseconds from the header's time to the decision.
+    pub latency_ms: u64,
 }
 
 /// A validator in [`ChainView`].

@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::{Node, now_ms};
 use crate::consensus::engine::{EngineInput, Output};
-use crate::telemetry::{BlockView, ChainView, IdentityView, ValidatorView};
+use crate::telemetry::{BlockView, ChainView, FINALITY_SAMPLES_KEPT, FinalitySample, IdentityView, ValidatorView};
 use tiernet_core::wire::sign::{SignedMessage, header_hash};
 
 /// Most consensus timers armed at once (core arms a handful per round).
@@ -85,6 +85,13 @@ impl Node {
                     self.metrics.chain_height.set(i64::try_from(height).unwrap_or(i64::MAX));
                     self.metrics.finality_ms.set(i64::try_from(latency).unwrap_or(i64::MAX));
                     self.metrics.proofs_included.inc_by(block.proofs.len() as u64);
+                    if self.finality.len() >= FINALITY_SAMPLES_KEPT {
+                        self.finality.pop_front();
+                    }
+                    self.finality.push_back(FinalitySample {
+                        height,
+                        latency_ms: latency,
+                    });
                     info!(height, latency_ms = latency, "height decided");
                 }
             }
@@ -319,6 +326,7 @@ impl Node {
                 .collect(),
             mempool: chain.mempool().ids().iter().map(ToString::to_string).collect(),
             pending_evidence: chain.pending_evidence().len(),
+            finality: self.finality.iter().copied().collect(),
         })
     }
 

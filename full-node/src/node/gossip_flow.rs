@@ -11,8 +11,8 @@ use tiernet_core::admission::{DenyReason, RateClass};
 use tiernet_core::gossip::{self, Author, GossipContext, Payload, RejectReason, Verdict};
 use tiernet_core::ratelimit::Rate;
 use tiernet_core::reputation::PeerEvent;
-use tiernet_core::wire::Topic;
-use tiernet_core::wire::proto::votes_message;
+use tiernet_core::wire::proto::{self, votes_message};
+use tiernet_core::wire::{Topic, encode};
 use tracing::{debug, info, warn};
 
 use super::{Node, ReceivedMessage, now_ms};
@@ -144,15 +144,25 @@ impl Node {
                 match accepted.payload {
                     Payload::Blocks(m) => self.drive(EngineInput::Blocks(m), Some(source)),
                     Payload::Votes(m) => {
+                        let mut detected = None;
                         if let Some(chain) = self.chain.as_mut() {
                             match &m.kind {
-                                Some(votes_message::Kind::Vote(v)) => {
-                                    chain.observe_vote(v);
-                                }
+                                Some(votes_message::Kind::Vote(v)) => detected = chain.observe_vote(v),
                                 Some(votes_message::Kind::Evidence(e)) => {
                                     chain.add_evidence(e.clone());
                                 }
                                 _ => {}
+                            }
+                        }
+                        // Evidence we put together ourselves goes to every
+                        // validator, not only to the next proposer we are.
+                        if let Some(evidence) = detected {
+                            let message = proto::VotesMessage {
+                                kind: Some(votes_message::Kind::Evidence(evidence)),
+                                rebroadcast_ms: 0,
+                            };
+                            if let Err(error) = self.publish(Topic::Votes, encode(&message)) {
+                                debug!(%error, "evidence not published");
                             }
                         }
                         self.drive(EngineInput::Votes(m), Some(source));

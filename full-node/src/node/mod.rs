@@ -203,6 +203,8 @@ pub struct Node {
     sync_inflight: Option<chain_flow::SyncInFlight>,
     /// Digests of our recent consensus messages (already published).
     published: VecDeque<[u8; 32]>,
+    /// The latest decisions' finality latencies (bounded).
+    finality: VecDeque<crate::telemetry::FinalitySample>,
 }
 
 /// A gossip message this node accepted (kept for `/testing/received`).
@@ -373,6 +375,7 @@ impl Node {
             timers: futures::stream::FuturesUnordered::new(),
             sync_inflight: None,
             published: VecDeque::new(),
+            finality: VecDeque::new(),
             queries,
             query_sender,
             swarm,
