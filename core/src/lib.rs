@@ -33,4 +33,5 @@ pub mod ratelimit;
 pub mod reputation;
 pub mod state;
 pub mod tier;
+pub mod verify;
 pub mod wire;

@@ -62,6 +62,19 @@ pub struct Cli {
     #[arg(long)]
     pub testing_api: bool,
 
+    /// Take a state snapshot every N blocks (0: never); overrides `snapshots.interval_blocks`
+    #[arg(long, value_name = "N")]
+    pub snapshot_interval: Option<u64>,
+
+    /// Entries per snapshot chunk; overrides `snapshots.chunk_entries`
+    #[arg(long, value_name = "N")]
+    pub snapshot_chunk_entries: Option<usize>,
+
+    /// Answer sync requests with forged data (test-only: the dishonest peer of light-client tests); sets
+    /// `testing.forge_sync`
+    #[arg(long)]
+    pub testing_forge_sync: bool,
+
     /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:9100]
     #[arg(long, value_name = "ADDR")]
     pub telemetry: Option<String>,
@@ -173,6 +186,15 @@ impl Cli {
         }
         if let Some(addr) = &self.telemetry {
             config.telemetry.listen = addr.clone();
+        }
+        if let Some(n) = self.snapshot_interval {
+            config.snapshots.interval_blocks = n;
+        }
+        if let Some(n) = self.snapshot_chunk_entries {
+            config.snapshots.chunk_entries = n;
+        }
+        if self.testing_forge_sync {
+            config.testing.forge_sync = true;
         }
         if self.testing_api {
             config.testing.api = true;

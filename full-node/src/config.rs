@@ -41,6 +41,12 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 128;
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Default for `limits.idle_connection_timeout_secs`.
 pub const DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS: u64 = 60;
+/// Default for `snapshots.interval_blocks`.
+pub const DEFAULT_SNAPSHOT_INTERVAL_BLOCKS: u64 = crate::snapshots::DEFAULT_INTERVAL_BLOCKS;
+/// Default for `snapshots.kept`.
+pub const DEFAULT_SNAPSHOTS_KEPT: usize = crate::snapshots::DEFAULT_KEPT;
+/// Default for `snapshots.chunk_entries`.
+pub const DEFAULT_SNAPSHOT_CHUNK_ENTRIES: usize = crate::snapshots::DEFAULT_CHUNK_ENTRIES;
 /// Default for `log`.
 pub const DEFAULT_LOG: &str = "info";
 
@@ -83,6 +89,8 @@ pub struct NodeConfig {
     pub bootstrap: Vec<String>,
     /// Connection limits.
     pub limits: LimitsConfig,
+    /// State snapshots: how often, how many kept, chunk size.
+    pub snapshots: SnapshotsConfig,
     /// Log filter for stderr, a `tracing` `EnvFilter` directive such as
     /// `"info"` or `"info,libp2p_swarm=debug"`. Default `"info"`.
     pub log: String,
@@ -163,6 +171,10 @@ pub struct TestingConfig {
     /// node publish on any topic (bypassing its own admission check) and see
     /// what it accepted. Default false.
     pub api: bool,
+    /// Answer `/tiernet/sync/1` with forged data (corrupted commit
+    /// signatures, wrong state values, altered snapshot chunks): the
+    /// dishonest peer of the light-client tests. Default false.
+    pub forge_sync: bool,
 }
 
 /// `[telemetry]`: the HTTP endpoint.
@@ -200,6 +212,32 @@ pub struct LimitsConfig {
     pub max_peers: usize,
 }
 
+/// `[snapshots]`: state snapshots that syncing peers and light clients fetch
+/// in verifiable chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotsConfig {
+    /// Take a snapshot at every height that is a multiple of this; 0 disables
+    /// snapshots. Each one reads the whole state once. Default 100.
+    pub interval_blocks: u64,
+    /// How many of the most recent snapshots are kept and served. At least 1.
+    /// Default 4.
+    pub kept: usize,
+    /// State entries per snapshot chunk, 1 to `MAX_CHUNK_ENTRIES` (4096).
+    /// Default 1000.
+    pub chunk_entries: usize,
+}
+
+impl Default for SnapshotsConfig {
+    fn default() -> Self {
+        Self {
+            interval_blocks: DEFAULT_SNAPSHOT_INTERVAL_BLOCKS,
+            kept: DEFAULT_SNAPSHOTS_KEPT,
+            chunk_entries: DEFAULT_SNAPSHOT_CHUNK_ENTRIES,
+        }
+    }
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
@@ -215,6 +253,7 @@ impl Default for NodeConfig {
             testing: TestingConfig::default(),
             bootstrap: Vec::new(),
             limits: LimitsConfig::default(),
+            snapshots: SnapshotsConfig::default(),
             log: DEFAULT_LOG.to_owned(),
         }
     }
@@ -275,6 +314,8 @@ pub struct ValidConfig {
     pub block: std::collections::BTreeSet<PeerId>,
     /// `testing.api`.
     pub testing_api: bool,
+    /// `testing.forge_sync`.
+    pub testing_forge_sync: bool,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// `limits.max_connections`.
@@ -283,6 +324,8 @@ pub struct ValidConfig {
     pub max_connections_per_peer: u32,
     /// `limits.idle_connection_timeout_secs`.
     pub idle_connection_timeout: Duration,
+    /// `[snapshots]`.
+    pub snapshots: crate::snapshots::SnapshotPolicy,
     /// `log`.
     pub log: String,
 }
@@ -536,6 +579,14 @@ impl NodeConfig {
                 "is 0; expected at least 1".into(),
             ));
         }
+        let snapshots = crate::snapshots::SnapshotPolicy {
+            interval_blocks: self.snapshots.interval_blocks,
+            kept: self.snapshots.kept,
+            chunk_entries: self.snapshots.chunk_entries,
+        };
+        snapshots
+            .validate()
+            .map_err(|e| invalid(format!("snapshots.{}", e.key), e.problem))?;
         tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
             invalid(
                 "log".into(),
@@ -561,10 +612,12 @@ impl NodeConfig {
             allow,
             block,
             testing_api: self.testing.api,
+            testing_forge_sync: self.testing.forge_sync,
             bootstrap,
             max_connections: self.limits.max_connections,
             max_connections_per_peer: self.limits.max_connections_per_peer,
             idle_connection_timeout: Duration::from_secs(self.limits.idle_connection_timeout_secs),
+            snapshots,
             log: self.log.clone(),
         })
     }
@@ -662,6 +715,7 @@ fn parse_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError 
 /// The default configuration as a commented TOML document; it parses back to
 /// [`NodeConfig::default`].
 pub fn default_config_toml() -> String {
+    use tiernet_core::wire::limits::{MAX_CHUNK_ENTRIES, MAX_SNAPSHOT_CHUNKS};
     format!(
         r#"# tiernet-node configuration.
 # Every key is optional: a missing key takes the default shown here.
@@ -734,6 +788,8 @@ block = []
 [testing]
 # Test-only HTTP endpoints (/testing/...): never enable on a real network.
 api = false
+# Test-only: answer sync requests with forged data (light-client tests).
+forge_sync = false
 
 [limits]
 # Most established connections in total, incoming and outgoing (at least 1).
@@ -745,6 +801,18 @@ idle_connection_timeout_secs = {DEFAULT_IDLE_CONNECTION_TIMEOUT_SECS}
 # Most peers remembered in the peerstore (the least valuable unbanned one is
 # forgotten first).
 max_peers = {DEFAULT_MAX_PEERS}
+
+[snapshots]
+# A snapshot of the state is taken at every height that is a multiple of
+# interval_blocks (0 disables snapshots); each one reads the whole state once.
+# Peers and light clients fetch it in chunks, each proven against the
+# state root; TL2+ nodes announce the snapshots they keep.
+interval_blocks = {DEFAULT_SNAPSHOT_INTERVAL_BLOCKS}
+# How many of the most recent snapshots are kept and served (at least 1).
+kept = {DEFAULT_SNAPSHOTS_KEPT}
+# State entries per chunk, 1 to {MAX_CHUNK_ENTRIES}. Larger states need larger
+# chunks: a snapshot has at most {MAX_SNAPSHOT_CHUNKS} chunks.
+chunk_entries = {DEFAULT_SNAPSHOT_CHUNK_ENTRIES}
 "#
     )
 }
@@ -874,6 +942,41 @@ mod tests {
         assert!(message.contains("limits.max_connections: is 0"), "{message}");
         let message = invalid("[limits]\nmax_connections_per_peer = 0\n");
         assert!(message.contains("limits.max_connections_per_peer"), "{message}");
+    }
+
+    #[test]
+    fn snapshot_defaults_and_bad_values() {
+        let valid = NodeConfig::default().validate().unwrap();
+        assert_eq!(
+            valid.snapshots,
+            crate::snapshots::SnapshotPolicy {
+                interval_blocks: 100,
+                kept: 4,
+                chunk_entries: 1000,
+            }
+        );
+        let config = parse("[snapshots]\ninterval_blocks = 0\nkept = 1\nchunk_entries = 4096\n").unwrap();
+        let valid = config.validate().unwrap();
+        assert_eq!(valid.snapshots.interval_blocks, 0, "0 disables snapshots");
+        assert!(!valid.snapshots.is_due(100));
+        assert_eq!((valid.snapshots.kept, valid.snapshots.chunk_entries), (1, 4096));
+
+        let message = invalid("[snapshots]\nkept = 0\n");
+        assert!(
+            message.contains("snapshots.kept: is 0; expected at least 1"),
+            "{message}"
+        );
+        let message = invalid("[snapshots]\nchunk_entries = 0\n");
+        assert!(
+            message.contains("snapshots.chunk_entries: is 0; expected 1 to 4096"),
+            "{message}"
+        );
+        let message = invalid("[snapshots]\nchunk_entries = 4097\n");
+        assert!(message.contains("snapshots.chunk_entries: is 4097"), "{message}");
+        let err = parse("[snapshots]\ninterval_blocks = -1\n").unwrap_err();
+        assert!(err.to_string().contains("snapshots.interval_blocks"), "{err}");
+        let err = parse("[snapshots]\nintervals = 5\n").unwrap_err();
+        assert!(err.to_string().contains("intervals"), "{err}");
     }
 
     #[test]

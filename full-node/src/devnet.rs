@@ -109,6 +109,9 @@ pub struct DevnetFile {
     pub nodes: Vec<DevnetNode>,
 }
 
+/// `snapshots.interval_blocks` of devnet nodes.
+pub const DEVNET_SNAPSHOT_INTERVAL_BLOCKS: u64 = 10;
+
 fn port(base: u16, index: usize, offset: u16) -> Result<u16, DevnetError> {
     if base == 0 {
         return Ok(0);
@@ -135,6 +138,8 @@ fn node_config(options: &DevnetOptions, index: usize, bootstrap: &[Multiaddr]) -
     config.listen.ws = vec![format!("/ip4/127.0.0.1/tcp/{}/ws", p(1)?)];
     config.listen.webrtc = vec![format!("/ip4/127.0.0.1/udp/{}/webrtc-direct", p(2)?)];
     config.telemetry.listen = format!("127.0.0.1:{}", p(3)?);
+    // Snapshots every few seconds, so the demo and the tests see them soon.
+    config.snapshots.interval_blocks = DEVNET_SNAPSHOT_INTERVAL_BLOCKS;
     config.validate().map_err(|error| DevnetError::Config { index, error })
 }
 

@@ -99,6 +99,13 @@ impl ChunkSummary {
     }
 }
 
+/// The hash a [`proto::SnapshotManifest`] lists for a chunk:
+/// `BLAKE3("tiernet/snapshot-chunk/v1" ‖ encoding of the chunk)`.
+pub fn chunk_hash(chunk: &proto::SnapshotChunk) -> Hash32 {
+    use prost::Message as _;
+    crate::hash::tagged_hash(crate::hash::tags::SNAPSHOT_CHUNK, &[&chunk.encode_to_vec()])
+}
+
 /// Verifies snapshot chunk `chunk` against `root`, following `previous`
 /// (the summary of chunk `index − 1`, or `None` for chunk 0). On success the
 /// chunk's entries are exactly the state's entries between the previous

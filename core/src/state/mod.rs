@@ -59,7 +59,7 @@
 pub mod chunk;
 mod tree;
 
-pub use chunk::{ChunkSummary, verify_chunk};
+pub use chunk::{ChunkSummary, chunk_hash, verify_chunk};
 pub use tree::MemoryTree;
 
 use crate::hash::{HASH_LEN, Hash32, tagged_hash};

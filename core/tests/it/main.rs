@@ -9,4 +9,5 @@ mod ledger;
 mod proof;
 mod state;
 mod vectors;
+mod verify;
 mod wire_roundtrip;

@@ -9,7 +9,7 @@
 //! state is recomputed, never trusted from disk) and brings the state tree
 //! up to the last stored height.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tiernet_core::chain::ledger::{ExecContext, Ledger, LedgerError};
 use tiernet_core::chain::{self, GenesisAnchor, Parent, ValidatorSet};
@@ -92,6 +92,9 @@ pub struct Chain {
     last_header: Option<proto::Header>,
     me: Option<ZsiId>,
     now_ms: fn() -> u64,
+    /// Heights whose block hands trust to a different validator set
+    /// (`next_validators_hash != validators_hash`): the steps of chain proofs.
+    set_changes: BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -128,6 +131,7 @@ impl Chain {
             last_header: None,
             me,
             now_ms,
+            set_changes: BTreeSet::new(),
         };
         let stored_state = chain.state.latest()?.map_or(0, |(h, _)| h);
         if stored_state == 0 && chain.state.root_at(0)?.is_none() {
@@ -145,6 +149,7 @@ impl Chain {
                 chain.state.apply(height, &writes(&next))?;
             }
             chain.ledger = next;
+            chain.note_set_change(block.header.as_ref());
             chain.last_header = block.header;
             chain.last_commit = fb.commit;
         }
@@ -159,6 +164,23 @@ impl Chain {
             verifiers: &self.verifiers,
             freshness_blocks: PROOF_FRESHNESS_BLOCKS,
         }
+    }
+
+    fn note_set_change(&mut self, header: Option<&proto::Header>) {
+        if let Some(h) = header
+            && h.next_validators_hash != h.validators_hash
+        {
+            self.set_changes.insert(h.height);
+        }
+    }
+
+    /// Heights in `from..=to` whose block hands trust to a different
+    /// validator set, ascending.
+    pub fn set_changes(&self, from: u64, to: u64) -> Vec<u64> {
+        if from > to {
+            return Vec::new();
+        }
+        self.set_changes.range(from..=to).copied().collect()
     }
 
     /// Where the consensus engine starts.
@@ -389,6 +411,7 @@ impl App for Chain {
         });
         self.votes
             .retain(|(h, ..), _| h.saturating_add(EVIDENCE_WINDOW_HEIGHTS) > height);
+        self.note_set_change(block.header.as_ref());
         self.last_header = block.header.clone();
         self.last_commit = Some(commit.clone());
         info!(

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::{Node, now_ms};
 use crate::consensus::engine::{EngineInput, Output};
+use crate::sync_server::{self, SyncServer};
 use crate::telemetry::{BlockView, ChainView, FINALITY_SAMPLES_KEPT, FinalitySample, IdentityView, ValidatorView};
 use tiernet_core::wire::sign::{SignedMessage, header_hash};
 
@@ -25,8 +26,6 @@ use tiernet_core::wire::sign::{SignedMessage, header_hash};
 pub const MAX_TIMERS: usize = 64;
 /// Own consensus messages remembered to skip republishing them.
 pub const MAX_PUBLISHED_REMEMBERED: usize = 1024;
-/// Most headers one sync response carries.
-pub const MAX_HEADERS_PER_RESPONSE: u32 = 64;
 /// A sync request older than this is forgotten and may be sent again.
 pub const SYNC_RETRY: Duration = Duration::from_secs(3);
 
@@ -143,6 +142,7 @@ impl Node {
                 changed.push((*peer, tier));
             }
         }
+        self.take_snapshot();
         for (peer, tier) in changed {
             if let Err(error) = self.peerstore.set_tier(&peer, tier) {
                 warn!(%peer, %error, "cannot record the peer's new tier");
@@ -150,6 +150,41 @@ impl Node {
             self.refresh_score(peer);
         }
         self.update_tier_gauge();
+    }
+
+    /// Takes the snapshot due at this height (if any) and, as a TL2+ node,
+    /// announces it on `snapshots`.
+    fn take_snapshot(&mut self) {
+        let (Some(chain), Some(snapshots)) = (&self.chain, &self.snapshots) else {
+            return;
+        };
+        let height = chain.ledger().height();
+        let manifest = match snapshots.after_commit(height, &self.config.network_id, chain.state()) {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => return,
+            Err(error) => {
+                warn!(height, %error, "snapshot not taken");
+                return;
+            }
+        };
+        info!(
+            height,
+            chunks = manifest.chunk_count,
+            entries = manifest.total_entries,
+            "snapshot taken"
+        );
+        let Some(identity) = self.handshake.identity() else {
+            return;
+        };
+        if chain.ledger().tier(&identity.zsi_id()) < tiernet_core::tier::Tier::TL2 {
+            return;
+        }
+        let message = proto::SnapshotsMessage {
+            announcement: Some(crate::snapshots::announcement(manifest, identity)),
+        };
+        if let Err(error) = self.publish(Topic::Snapshots, encode(&message)) {
+            debug!(%error, "snapshot announcement not published");
+        }
     }
 
     /// Asks `source` (or any connected peer) for the block at `from`.
@@ -231,55 +266,28 @@ impl Node {
         channel: ResponseChannel<proto::SyncResponse>,
     ) {
         let now = now_ms();
-        if !self
+        let response = if !self
             .rate_limits
             .check(&(peer, Topic::Blocks), super::gossip_flow::SYNC_RATE, now)
         {
-            let response = sync_error(proto::SyncErrorCode::RateLimited, "too many sync requests");
-            let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-            return;
-        }
-        let response = match (&self.chain, request.kind) {
-            (None, _) => sync_error(proto::SyncErrorCode::NotFound, "this node has no chain (no genesis)"),
-            (Some(chain), Some(sync_request::Kind::Block(r))) => match chain.block(r.height) {
-                Ok(Some(fb)) => proto::SyncResponse {
-                    kind: Some(sync_response::Kind::Block(fb)),
-                },
-                Ok(None) => sync_error(
-                    proto::SyncErrorCode::NotFound,
-                    &format!("no block at height {} (latest {})", r.height, chain.ledger().height()),
+            sync_server::error(
+                proto::SyncErrorCode::RateLimited,
+                format!(
+                    "too many sync requests: at most {} per second, bursts of {}",
+                    super::gossip_flow::SYNC_RATE.per_second,
+                    super::gossip_flow::SYNC_RATE.burst
                 ),
-                Err(error) => {
-                    warn!(%error, "sync: cannot read a block");
-                    sync_error(proto::SyncErrorCode::Internal, "cannot read the block store")
+            )
+        } else {
+            match &self.chain {
+                None => sync_server::error(proto::SyncErrorCode::NotFound, "this node has no chain (no genesis)"),
+                Some(chain) => SyncServer {
+                    chain,
+                    snapshots: self.snapshots.as_ref(),
+                    forge: self.config.testing_forge_sync,
                 }
-            },
-            (Some(chain), Some(sync_request::Kind::Headers(r))) => {
-                let count = r.count.min(MAX_HEADERS_PER_RESPONSE);
-                let mut headers = Vec::new();
-                let mut size = 0usize;
-                for height in r.from_height.max(1)..r.from_height.max(1).saturating_add(u64::from(count)) {
-                    match chain.block(height) {
-                        Ok(Some(fb)) => {
-                            let signed = proto::SignedHeader {
-                                header: fb.block.and_then(|b| b.header),
-                                commit: fb.commit,
-                            };
-                            size += signed.encoded_len();
-                            if size > tiernet_core::wire::limits::MAX_SYNC_RESPONSE / 2 {
-                                break;
-                            }
-                            headers.push(signed);
-                        }
-                        _ => break,
-                    }
-                }
-                proto::SyncResponse {
-                    kind: Some(sync_response::Kind::Headers(proto::HeadersResponse { headers })),
-                }
+                .answer(request),
             }
-            (Some(_), Some(_)) => sync_error(proto::SyncErrorCode::BadRequest, "request kind not served yet"),
-            (Some(_), None) => sync_error(proto::SyncErrorCode::BadRequest, "empty request"),
         };
         if self
             .swarm
@@ -386,14 +394,5 @@ impl Node {
             ids.push(self.publish(Topic::Votes, encode(&message))?);
         }
         Ok(format!("height {height}: {}", ids.join(" ")))
-    }
-}
-
-fn sync_error(code: proto::SyncErrorCode, message: &str) -> proto::SyncResponse {
-    proto::SyncResponse {
-        kind: Some(sync_response::Kind::Error(proto::SyncError {
-            code: code as i32,
-            message: message.to_owned(),
-        })),
     }
 }

@@ -197,6 +197,8 @@ pub struct Node {
     chain: Option<crate::consensus::chain::Chain>,
     /// The consensus engine (with a genesis).
     engine: Option<crate::consensus::engine::Engine>,
+    /// Kept state snapshots (with a genesis).
+    snapshots: Option<crate::snapshots::Snapshots>,
     /// Armed consensus timers.
     timers: futures::stream::FuturesUnordered<chain_flow::TimerFuture>,
     /// Catch-up in flight.
@@ -311,6 +313,13 @@ impl Node {
             }
             None => (None, None),
         };
+        let snapshots = match &chain {
+            Some(_) => Some(
+                crate::snapshots::Snapshots::open(store.clone(), config.snapshots)
+                    .map_err(|e| NodeError::Chain(e.to_string()))?,
+            ),
+            None => None,
+        };
         let peerstore = Peerstore::open(store.clone(), config.max_peers, config.reputation)?;
         info!(known_peers = peerstore.len(), "opened the peerstore");
         let webrtc_certificate = if config.listen_webrtc.is_empty() {
@@ -372,6 +381,7 @@ impl Node {
             received: VecDeque::new(),
             chain,
             engine,
+            snapshots,
             timers: futures::stream::FuturesUnordered::new(),
             sync_inflight: None,
             published: VecDeque::new(),

@@ -17,24 +17,36 @@ use tiernet_node::telemetry::{BlockView, ChainView};
 
 use crate::common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers};
 
-const PROGRESS: Duration = Duration::from_secs(60);
+pub(crate) const PROGRESS: Duration = Duration::from_secs(60);
 
-struct Member {
+pub(crate) struct Member {
     data: PathBuf,
     args: Vec<String>,
-    node: Started,
+    pub(crate) node: Started,
 }
 
 impl Member {
-    fn start(net: &Path, name: &str, identity: Option<&Path>, bootstrap: &[&str]) -> Member {
+    pub(crate) fn start(net: &Path, name: &str, identity: Option<&Path>, bootstrap: &[&str]) -> Member {
+        Self::start_with(net, name, identity, bootstrap, &[])
+    }
+
+    /// As [`Member::start`], with more node flags.
+    pub(crate) fn start_with(
+        net: &Path,
+        name: &str,
+        identity: Option<&Path>,
+        bootstrap: &[&str],
+        extra: &[&str],
+    ) -> Member {
         let data = net.join(name);
-        let mut args: Vec<String> = vec![
+        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        args.extend::<Vec<String>>(vec![
             "--genesis".into(),
             net.join("genesis.json").display().to_string(),
             "--testing-api".into(),
             "--listen".into(),
             "/ip4/127.0.0.1/tcp/0".into(),
-        ];
+        ]);
         if let Some(identity) = identity {
             args.extend(["--identity".into(), identity.display().to_string()]);
         }
@@ -52,20 +64,20 @@ impl Member {
     }
 
     /// SIGKILL: a crash, nothing flushed on the way out.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.node.process.signal("KILL");
         self.node.process.wait_exit();
     }
 
     /// Starts the same node again (same data directory, identity and peers).
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let has_zsi = self.node.zsi_id.is_some();
         self.node = Self::spawn(&self.data, &self.args, has_zsi);
     }
 
     /// Starts the same node again with `bootstrap` as its only bootstrap
     /// peer (the original one may have restarted on another port).
-    fn restart_via(&mut self, bootstrap: &str) {
+    pub(crate) fn restart_via(&mut self, bootstrap: &str) {
         let mut args = Vec::new();
         let mut old = self.args.iter();
         while let Some(arg) = old.next() {
@@ -81,51 +93,62 @@ impl Member {
         self.restart();
     }
 
-    fn chain(&self) -> ChainView {
+    pub(crate) fn chain(&self) -> ChainView {
         let (status, body) = http_get(&self.node.telemetry, "/chain");
         assert_eq!(status, 200, "/chain: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /chain JSON ({e}): {body}"))
     }
 
-    fn height(&self) -> u64 {
+    pub(crate) fn height(&self) -> u64 {
         self.chain().height
     }
 
-    fn block(&self, height: u64) -> BlockView {
+    pub(crate) fn block(&self, height: u64) -> BlockView {
         let (status, body) = http_get(&self.node.telemetry, &format!("/chain/block/{height}"));
         assert_eq!(status, 200, "/chain/block/{height}: {body}");
         serde_json::from_str(&body).unwrap()
     }
 }
 
-fn key(net: &Path, i: usize) -> PathBuf {
+pub(crate) fn key(net: &Path, i: usize) -> PathBuf {
     net.join(format!("node-{i}")).join("zsi_key")
 }
 
 /// Four validators (node-0…3) and, with `members`, more identities.
-fn network(net: &Path, members: &[&str]) -> Vec<Member> {
+pub(crate) fn network(net: &Path, members: &[&str]) -> Vec<Member> {
+    network_with(net, members, &[])
+}
+
+/// As [`network`], every validator started with `extra` flags.
+pub(crate) fn network_with(net: &Path, members: &[&str], extra: &[&str]) -> Vec<Member> {
     let members = members.join(",");
     let mut args = vec!["--validators", "4"];
     if !members.is_empty() {
         args.extend(["--members", &members]);
     }
     genesis(net, &args);
-    let first = Member::start(net, "v0", Some(&key(net, 0)), &[]);
+    let first = Member::start_with(net, "v0", Some(&key(net, 0)), &[], extra);
     let boot = first.node.tcp.clone();
     let mut all = vec![first];
     for i in 1..4 {
-        all.push(Member::start(net, &format!("v{i}"), Some(&key(net, i)), &[&boot]));
+        all.push(Member::start_with(
+            net,
+            &format!("v{i}"),
+            Some(&key(net, i)),
+            &[&boot],
+            extra,
+        ));
     }
     all
 }
 
-fn wait_height(members: &[&Member], at_least: u64, what: &str) {
+pub(crate) fn wait_height(members: &[&Member], at_least: u64, what: &str) {
     eventually(what, PROGRESS, || members.iter().all(|m| m.height() >= at_least));
 }
 
 /// Every height up to `upto` is the same block on every member, and the
 /// whole chain validates from genesis with `tiernet-core`.
-fn check_chain(net: &Path, members: &[&Member], upto: u64) {
+pub(crate) fn check_chain(net: &Path, members: &[&Member], upto: u64) {
     let genesis = Genesis::from_json(&std::fs::read_to_string(net.join("genesis.json")).unwrap()).unwrap();
     let anchor = GenesisAnchor::from_genesis(&genesis);
     let mut set = ValidatorSet::new(genesis.validators.clone()).unwrap();

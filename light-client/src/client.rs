@@ -1,0 +1,479 @@
+//! [`LightClient`]: the sync machine and a transport, driven on tokio.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::PeerId;
+use tiernet_core::wire::NetworkId;
+use tiernet_core::wire::proto::{self, sync_request, sync_response};
+use tokio::sync::broadcast;
+
+use crate::snapshot::{SnapshotError, SnapshotSync};
+use crate::sync::{Checkpoint, Event, LightSync, SyncError, VerifiedHead, remote_or_unexpected};
+use crate::transport::{Libp2pTransport, Transport, TransportError, TransportEvent};
+
+/// How long `start` waits for a first peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Capacity of the event broadcast (a receiver that lags loses the oldest).
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// What a client call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The builder lacks something.
+    #[error("cannot build a light client: {0}")]
+    Build(&'static str),
+    /// The checkpoint does not hold together.
+    #[error("bad checkpoint: {0}")]
+    Checkpoint(String),
+    /// The transport failed to start.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// No peer connected in time.
+    #[error("no peer reachable within {0:?}")]
+    NoPeers(Duration),
+    /// Every peer was asked and none gave a verified answer.
+    #[error("no peer gave a verified answer for {what}; last problem: {last}")]
+    Exhausted {
+        /// What was asked.
+        what: &'static str,
+        /// The last failure.
+        last: String,
+    },
+    /// A snapshot failed.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+    /// `start` was not called (or the client has stopped).
+    #[error("the client is not started")]
+    NotStarted,
+}
+
+impl From<tiernet_core::verify::VerifyError> for ClientError {
+    fn from(error: tiernet_core::verify::VerifyError) -> Self {
+        Self::Checkpoint(error.to_string())
+    }
+}
+
+/// Builds a [`LightClient`]; it refuses to build without a checkpoint.
+#[derive(Default)]
+pub struct LightClientBuilder {
+    network: Option<NetworkId>,
+    bootstrap: Vec<String>,
+    checkpoint: Option<Checkpoint>,
+    transport: Option<Box<dyn Transport>>,
+}
+
+impl std::fmt::Debug for LightClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightClientBuilder")
+            .field("network", &self.network)
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LightClientBuilder {
+    /// The network to follow.
+    pub fn network(mut self, network: NetworkId) -> Self {
+        self.network = Some(network);
+        self
+    }
+
+    /// Full nodes to connect to (multiaddrs with `/p2p/<peer id>`).
+    pub fn bootstrap(mut self, addrs: impl IntoIterator<Item = String>) -> Self {
+        self.bootstrap.extend(addrs);
+        self
+    }
+
+    /// Where trust starts (required).
+    pub fn checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
+    }
+
+    /// A transport of the caller's (the default is [`Libp2pTransport`]
+    /// over the bootstrap addresses, started by [`LightClient::start`]).
+    pub fn transport(mut self, transport: Box<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The client, not yet connected.
+    pub fn build(self) -> Result<LightClient, ClientError> {
+        let network = self.network.ok_or(ClientError::Build("no network id"))?;
+        let checkpoint = self
+            .checkpoint
+            .ok_or(ClientError::Build("no checkpoint: trust must start somewhere"))?;
+        if self.bootstrap.is_empty() && self.transport.is_none() {
+            return Err(ClientError::Build("no bootstrap address and no transport"));
+        }
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Ok(LightClient {
+            inner: Arc::new(Inner {
+                machine: Mutex::new(LightSync::new(network, checkpoint)),
+                supplied: Mutex::new(self.transport),
+                transport: Mutex::new(None),
+                bootstrap: self.bootstrap,
+                events,
+                turn: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    machine: Mutex<LightSync>,
+    supplied: Mutex<Option<Box<dyn Transport>>>,
+    transport: Mutex<Option<Arc<dyn Transport>>>,
+    bootstrap: Vec<String>,
+    events: broadcast::Sender<Event>,
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+/// A light client (cheap to clone; clones share one client).
+#[derive(Clone)]
+pub struct LightClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LightClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightClient")
+            .field("head", &self.head())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LightClient {
+    /// A builder.
+    pub fn builder() -> LightClientBuilder {
+        LightClientBuilder::default()
+    }
+
+    /// Connects, waits for a peer, and verifies a chain proof from the
+    /// checkpoint to the latest head; then follows `blocks` in the
+    /// background. Must run inside a tokio runtime.
+    pub async fn start(&self) -> Result<VerifiedHead, ClientError> {
+        if lock(&self.inner.transport).is_some() {
+            return Err(ClientError::Build("start may be called once"));
+        }
+        let supplied = lock(&self.inner.supplied).take();
+        let mut transport: Box<dyn Transport> = match supplied {
+            Some(t) => t,
+            None => {
+                let network = lock(&self.inner.machine).network().clone();
+                Box::new(Libp2pTransport::start(&network, &self.inner.bootstrap)?)
+            }
+        };
+        let events = transport
+            .events()
+            .ok_or(ClientError::Build("the transport's events are taken"))?;
+        let transport: Arc<dyn Transport> = Arc::from(transport);
+        *lock(&self.inner.transport) = Some(Arc::clone(&transport));
+        let (connected_tx, mut connected) = tokio::sync::watch::channel(0usize);
+        let client = self.clone();
+        tokio::spawn(async move { client.drive(events, connected_tx).await });
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        tokio::time::timeout_at(deadline, connected.wait_for(|n| *n > 0))
+            .await
+            .map_err(|_| ClientError::NoPeers(CONNECT_TIMEOUT))?
+            .map_err(|_| ClientError::NotStarted)?;
+        // The first peers may all be dishonest (they are dropped): keep
+        // trying as others connect, until the deadline.
+        loop {
+            match self.sync_to_latest().await {
+                Ok(head) => return Ok(head),
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(error) => {
+                    tracing::debug!(%error, "no verified head yet; waiting for more peers");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    /// The latest verified head.
+    pub fn head(&self) -> VerifiedHead {
+        lock(&self.inner.machine).head()
+    }
+
+    /// The client's events (a receiver that falls more than
+    /// [`EVENT_CAPACITY`] behind loses the oldest).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Connected peers that may be asked.
+    pub fn peers(&self) -> Vec<PeerId> {
+        lock(&self.inner.machine).usable_peers()
+    }
+
+    fn transport(&self) -> Result<Arc<dyn Transport>, ClientError> {
+        lock(&self.inner.transport).clone().ok_or(ClientError::NotStarted)
+    }
+
+    /// Runs `f` on the machine, then publishes its events and disconnects
+    /// the peers it rejected.
+    fn with_machine<R>(&self, f: impl FnOnce(&mut LightSync) -> R) -> R {
+        let (result, events) = {
+            let mut machine = lock(&self.inner.machine);
+            let result = f(&mut machine);
+            let mut events = Vec::new();
+            while let Some(event) = machine.poll_event() {
+                events.push(event);
+            }
+            (result, events)
+        };
+        for event in events {
+            if let Event::PeerRejected { peer, reason } = &event {
+                tracing::warn!(%peer, %reason, "peer rejected");
+                if let Ok(transport) = self.transport() {
+                    transport.disconnect(*peer);
+                }
+            }
+            let _ = self.inner.events.send(event);
+        }
+        result
+    }
+
+    async fn drive(
+        self,
+        mut events: futures::stream::BoxStream<'static, TransportEvent>,
+        connected: tokio::sync::watch::Sender<usize>,
+    ) {
+        while let Some(event) = events.next().await {
+            match event {
+                TransportEvent::Connected(peer) => {
+                    let n = self.with_machine(|m| {
+                        m.handle_connected(peer);
+                        m.usable_peers().len()
+                    });
+                    let _ = connected.send(n);
+                }
+                TransportEvent::Disconnected(peer) => {
+                    self.with_machine(|m| m.handle_disconnected(peer));
+                }
+                TransportEvent::Block { from, block } => {
+                    let result = self.with_machine(|m| m.handle_block(from, &block));
+                    if let Err(SyncError::Behind { .. } | SyncError::NotEnoughTrust { .. }) = result {
+                        // A gap (missed blocks, a set change): bridge it.
+                        if let Err(error) = self.sync_to_latest().await {
+                            tracing::debug!(%error, "catching up after a gap failed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks peers in turn until `answer` takes one's response.
+    async fn ask<T>(
+        &self,
+        what: &'static str,
+        request: proto::SyncRequest,
+        mut answer: impl FnMut(&Self, PeerId, proto::SyncResponse) -> Result<T, SyncError>,
+    ) -> Result<T, ClientError> {
+        let transport = self.transport()?;
+        let mut last = "no usable peer".to_owned();
+        let mut peers = lock(&self.inner.machine).usable_peers();
+        // Round robin: consecutive questions start at different peers.
+        if !peers.is_empty() {
+            let turn = self.inner.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % peers.len();
+            peers.rotate_left(turn);
+        }
+        for peer in peers {
+            match transport.request(peer, request.clone()).await {
+                Ok(response) => match answer(self, peer, response) {
+                    Ok(value) => return Ok(value),
+                    Err(error) => last = error.to_string(),
+                },
+                Err(error) => last = error.to_string(),
+            }
+        }
+        Err(ClientError::Exhausted { what, last })
+    }
+
+    /// Verifies a chain proof from the trusted head to the latest block.
+    pub async fn sync_to_latest(&self) -> Result<VerifiedHead, ClientError> {
+        let trusted = self.head().height;
+        let request = proto::SyncRequest {
+            kind: Some(sync_request::Kind::ChainProof(proto::ChainProofRequest {
+                trusted_height: trusted,
+                target_height: 0,
+            })),
+        };
+        self.ask("a chain proof", request, |client, peer, response| {
+            match &response.kind {
+                // Nothing newer than our head at this peer: we are up to date with it.
+                Some(sync_response::Kind::Error(e))
+                    if e.code == proto::SyncErrorCode::NotFound as i32 && trusted > 0 =>
+                {
+                    Ok(false)
+                }
+                _ => client.with_machine(|m| m.handle_chain_proof(peer, response)),
+            }
+        })
+        .await?;
+        Ok(self.head())
+    }
+
+    /// The value of `key` (or `None`: proven absent) in the state at the
+    /// verified head.
+    pub async fn get_state(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, ClientError> {
+        for _ in 0..3 {
+            let head = self.head().height;
+            let request = proto::SyncRequest {
+                kind: Some(sync_request::Kind::State(proto::StateRequest {
+                    key: key.clone(),
+                    height: head,
+                })),
+            };
+            let result = self
+                .ask("a state value", request, |client, peer, response| {
+                    client.with_machine(|m| m.handle_state(peer, &key, response))
+                })
+                .await;
+            match result {
+                Ok(value) => return Ok(value),
+                // The head moved while asking: ask again at the new one.
+                Err(ClientError::Exhausted { .. }) if self.head().height != head => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ClientError::Exhausted {
+            what: "a state value",
+            last: "the head kept moving".into(),
+        })
+    }
+
+    /// Downloads the latest snapshot a peer offers, every chunk verified
+    /// against the manifest and the verified header at its height; peers
+    /// that fail are dropped and the download goes on from the next chunk
+    /// with another. Progress is reported as [`Event::SyncProgress`].
+    pub async fn sync_snapshot(&self) -> Result<SnapshotSync, ClientError> {
+        let mut sync = self.prepare_snapshot().await?;
+        self.fetch_chunks(&mut sync, None).await?;
+        Ok(sync)
+    }
+
+    /// The latest snapshot's manifest, verified against the header at its
+    /// height (proven from the checkpoint), ready for [`Self::fetch_chunks`].
+    pub async fn prepare_snapshot(&self) -> Result<SnapshotSync, ClientError> {
+        let manifest_request = proto::SyncRequest {
+            kind: Some(sync_request::Kind::SnapshotManifest(proto::SnapshotManifestRequest {
+                height: 0,
+            })),
+        };
+        let manifest = self
+            .ask(
+                "a snapshot manifest",
+                manifest_request,
+                |_, peer, response| match response.kind {
+                    Some(sync_response::Kind::SnapshotManifest(m)) => Ok(m),
+                    other => Err(remote_or_unexpected(peer, other, "snapshot manifest")),
+                },
+            )
+            .await?;
+        // The header at the snapshot's height, proven from the checkpoint.
+        let checkpoint = lock(&self.inner.machine).checkpoint().clone();
+        let proof_request = proto::SyncRequest {
+            kind: Some(sync_request::Kind::ChainProof(proto::ChainProofRequest {
+                trusted_height: checkpoint.height(),
+                target_height: manifest.height,
+            })),
+        };
+        let network = lock(&self.inner.machine).network().clone();
+        let header = self
+            .ask("the snapshot's header", proof_request, |client, peer, response| {
+                let proof = match response.kind {
+                    Some(sync_response::Kind::ChainProof(p)) => p,
+                    other => return Err(remote_or_unexpected(peer, other, "chain proof")),
+                };
+                match tiernet_core::verify::verify_chain_proof(&checkpoint, &proof, &network) {
+                    Ok(state) if state.height() == manifest.height => {
+                        state.header().cloned().ok_or(SyncError::NoVerifiedHead)
+                    }
+                    Ok(_) => Err(SyncError::Malformed {
+                        peer,
+                        what: "chain proof ends at another height than asked",
+                    }),
+                    Err(error) => Err(client.with_machine(|m| m.judge(peer, error))),
+                }
+            })
+            .await?;
+        SnapshotSync::new(&header, manifest).map_err(|e| ClientError::Snapshot(e.to_string()))
+    }
+
+    /// Fetches and verifies chunks from `sync`'s next one on, at most
+    /// `limit` of them (`None`: to the end). `sync` keeps what is verified,
+    /// so after a failure (every peer gone) call it again to resume.
+    pub async fn fetch_chunks(&self, sync: &mut SnapshotSync, limit: Option<u32>) -> Result<(), ClientError> {
+        let transport = self.transport()?;
+        let mut last = String::new();
+        let mut fetched = 0u32;
+        while let Some(request) = sync.next_request() {
+            if limit.is_some_and(|l| fetched >= l) {
+                break;
+            }
+            fetched += 1;
+            let peers = lock(&self.inner.machine).usable_peers();
+            if peers.is_empty() {
+                return Err(ClientError::Exhausted {
+                    what: "snapshot chunks",
+                    last: format!("no usable peer left at chunk {} ({last})", request.index),
+                });
+            }
+            let mut progressed = false;
+            for peer in peers {
+                let response = transport
+                    .request(
+                        peer,
+                        proto::SyncRequest {
+                            kind: Some(sync_request::Kind::SnapshotChunk(request)),
+                        },
+                    )
+                    .await;
+                let chunk = match response {
+                    Ok(proto::SyncResponse {
+                        kind: Some(sync_response::Kind::SnapshotChunk(chunk)),
+                    }) => chunk,
+                    Ok(other) => {
+                        last = remote_or_unexpected(peer, other.kind, "snapshot chunk").to_string();
+                        continue;
+                    }
+                    Err(error) => {
+                        last = error.to_string();
+                        continue;
+                    }
+                };
+                match sync.handle_chunk(&chunk) {
+                    Ok(()) => {
+                        let (done, total) = sync.progress();
+                        self.with_machine(|m| m.progress("snapshot chunks", u64::from(done), u64::from(total)));
+                        progressed = true;
+                        break;
+                    }
+                    Err(SnapshotError::Verify(error)) => {
+                        last = self.with_machine(|m| m.judge(peer, error)).to_string();
+                    }
+                    Err(error) => {
+                        last = error.to_string();
+                        self.with_machine(|m| m.reject(peer, error.to_string()));
+                    }
+                }
+            }
+            if !progressed {
+                return Err(ClientError::Exhausted {
+                    what: "snapshot chunks",
+                    last: format!("chunk {}: {last}", request.index),
+                });
+            }
+        }
+        Ok(())
+    }
+}
