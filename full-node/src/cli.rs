@@ -70,10 +70,10 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub snapshot_chunk_entries: Option<usize>,
 
-    /// Answer sync requests with forged data (test-only: the dishonest peer of light-client tests); sets
-    /// `testing.forge_sync`
-    #[arg(long)]
-    pub testing_forge_sync: bool,
+    /// Answer sync requests with forged data (test-only: the dishonest peer of light-client tests):
+    /// headers, state, chunks (comma-separated) or all; sets `testing.forge_sync`
+    #[arg(long, value_name = "KINDS")]
+    pub testing_forge_sync: Option<String>,
 
     /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:9100]
     #[arg(long, value_name = "ADDR")]
@@ -193,8 +193,8 @@ impl Cli {
         if let Some(n) = self.snapshot_chunk_entries {
             config.snapshots.chunk_entries = n;
         }
-        if self.testing_forge_sync {
-            config.testing.forge_sync = true;
+        if let Some(kinds) = &self.testing_forge_sync {
+            config.testing.forge_sync = kinds.clone();
         }
         if self.testing_api {
             config.testing.api = true;

@@ -171,10 +171,12 @@ pub struct TestingConfig {
     /// node publish on any topic (bypassing its own admission check) and see
     /// what it accepted. Default false.
     pub api: bool,
-    /// Answer `/tiernet/sync/1` with forged data (corrupted commit
-    /// signatures, wrong state values, altered snapshot chunks): the
-    /// dishonest peer of the light-client tests. Default false.
-    pub forge_sync: bool,
+    /// Answer `/tiernet/sync/1` with forged data: the dishonest peer of the
+    /// light-client tests. A comma-separated list of `headers` (corrupted
+    /// commit signatures in headers, blocks and chain proofs), `state`
+    /// (wrong state values) and `chunks` (altered snapshot chunks), or
+    /// `all`; empty (the default) forges nothing.
+    pub forge_sync: String,
 }
 
 /// `[telemetry]`: the HTTP endpoint.
@@ -315,7 +317,7 @@ pub struct ValidConfig {
     /// `testing.api`.
     pub testing_api: bool,
     /// `testing.forge_sync`.
-    pub testing_forge_sync: bool,
+    pub testing_forge_sync: crate::sync_server::Forgeries,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// `limits.max_connections`.
@@ -579,6 +581,8 @@ impl NodeConfig {
                 "is 0; expected at least 1".into(),
             ));
         }
+        let testing_forge_sync = crate::sync_server::Forgeries::parse(&self.testing.forge_sync)
+            .map_err(|problem| invalid("testing.forge_sync".into(), problem))?;
         let snapshots = crate::snapshots::SnapshotPolicy {
             interval_blocks: self.snapshots.interval_blocks,
             kept: self.snapshots.kept,
@@ -612,7 +616,7 @@ impl NodeConfig {
             allow,
             block,
             testing_api: self.testing.api,
-            testing_forge_sync: self.testing.forge_sync,
+            testing_forge_sync,
             bootstrap,
             max_connections: self.limits.max_connections,
             max_connections_per_peer: self.limits.max_connections_per_peer,
@@ -788,8 +792,9 @@ block = []
 [testing]
 # Test-only HTTP endpoints (/testing/...): never enable on a real network.
 api = false
-# Test-only: answer sync requests with forged data (light-client tests).
-forge_sync = false
+# Test-only: answer sync requests with forged data (light-client tests):
+# "headers", "state", "chunks" (comma-separated) or "all"; "" forges nothing.
+forge_sync = ""
 
 [limits]
 # Most established connections in total, incoming and outgoing (at least 1).

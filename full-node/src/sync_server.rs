@@ -15,10 +15,10 @@
 //! the timeout (the `request_response` behaviour's settings); sizes are
 //! capped by the codec and by the limits here.
 //!
-//! A node started with `--testing-forge-sync` answers with forged data
-//! (a header with a corrupted commit signature, a state value that is not
-//! the one proven, a chunk with an altered entry): the light-client tests'
-//! dishonest peer. Never use it outside tests.
+//! A node started with `--testing-forge-sync <kinds>` answers with forged
+//! data ([`Forgeries`]: headers with a corrupted commit signature, state
+//! values that are not the ones proven, chunks with an altered entry): the
+//! light-client tests' dishonest peer. Never use it outside tests.
 
 // The helpers' error is the response to send back, built once per request.
 #![allow(clippy::result_large_err)]
@@ -43,8 +43,47 @@ pub struct SyncServer<'a> {
     pub chain: &'a Chain,
     /// Kept snapshots (`None`: this node keeps none).
     pub snapshots: Option<&'a Snapshots>,
-    /// Test-only: forge every answer that carries verifiable data.
-    pub forge: bool,
+    /// Test-only: which answers to forge.
+    pub forge: Forgeries,
+}
+
+/// Which sync answers a test-only dishonest node forges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgeries {
+    /// Headers, blocks and chain proofs (a corrupted commit signature).
+    pub headers: bool,
+    /// State values (not the value proven).
+    pub state: bool,
+    /// Snapshot chunks (an altered entry).
+    pub chunks: bool,
+}
+
+impl Forgeries {
+    /// Parses `""` (nothing), `all`, or a comma-separated list of
+    /// `headers`, `state`, `chunks`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut forgeries = Self::default();
+        for kind in text.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            match kind {
+                "all" => {
+                    forgeries = Self {
+                        headers: true,
+                        state: true,
+                        chunks: true,
+                    }
+                }
+                "headers" => forgeries.headers = true,
+                "state" => forgeries.state = true,
+                "chunks" => forgeries.chunks = true,
+                other => {
+                    return Err(format!(
+                        "{other:?} is not a forgery kind; expected headers, state, chunks or all"
+                    ));
+                }
+            }
+        }
+        Ok(forgeries)
+    }
 }
 
 /// A sync error response.
@@ -85,9 +124,7 @@ impl SyncServer<'_> {
             Some(sync_request::Kind::SnapshotManifest(r)) => self.manifest(r.height),
             Some(sync_request::Kind::SnapshotChunk(r)) => self.chunk(r.height, r.index),
         };
-        if self.forge {
-            forge(&mut response);
-        }
+        forge(self.forge, &mut response);
         response
     }
 
@@ -284,9 +321,9 @@ impl SyncServer<'_> {
     }
 }
 
-/// Test-only dishonesty: every answer that carries verifiable data is
-/// altered so that verification must fail.
-fn forge(response: &mut proto::SyncResponse) {
+/// Test-only dishonesty: the answers `forge` names are altered so that
+/// verification must fail.
+fn forge(forge: Forgeries, response: &mut proto::SyncResponse) {
     fn forge_header(h: &mut proto::SignedHeader) {
         if let Some(sig) = h
             .commit
@@ -298,8 +335,8 @@ fn forge(response: &mut proto::SyncResponse) {
         }
     }
     match response.kind.as_mut() {
-        Some(sync_response::Kind::Headers(r)) => r.headers.iter_mut().for_each(forge_header),
-        Some(sync_response::Kind::Block(fb)) => {
+        Some(sync_response::Kind::Headers(r)) if forge.headers => r.headers.iter_mut().for_each(forge_header),
+        Some(sync_response::Kind::Block(fb)) if forge.headers => {
             if let Some(sig) = fb
                 .commit
                 .as_mut()
@@ -309,12 +346,12 @@ fn forge(response: &mut proto::SyncResponse) {
                 *sig ^= 0x01;
             }
         }
-        Some(sync_response::Kind::ChainProof(p)) => {
+        Some(sync_response::Kind::ChainProof(p)) if forge.headers => {
             if let Some(h) = p.steps.last_mut().and_then(|s| s.header.as_mut()) {
                 forge_header(h);
             }
         }
-        Some(sync_response::Kind::State(s)) => {
+        Some(sync_response::Kind::State(s)) if forge.state => {
             s.value = Some(match s.value.take() {
                 Some(mut v) => {
                     v.push(0xFF);
@@ -323,11 +360,27 @@ fn forge(response: &mut proto::SyncResponse) {
                 None => b"forged".to_vec(),
             });
         }
-        Some(sync_response::Kind::SnapshotChunk(c)) => {
+        Some(sync_response::Kind::SnapshotChunk(c)) if forge.chunks => {
             if let Some(entry) = c.entries.first_mut() {
                 entry.value.push(0xFF);
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgery_kinds_parse_and_unknown_ones_are_refused() {
+        assert_eq!(Forgeries::parse("").unwrap(), Forgeries::default());
+        let all = Forgeries::parse("all").unwrap();
+        assert!(all.headers && all.state && all.chunks);
+        let two = Forgeries::parse("state, chunks").unwrap();
+        assert!(!two.headers && two.state && two.chunks);
+        let err = Forgeries::parse("headers,votes").unwrap_err();
+        assert!(err.contains("\"votes\""), "{err}");
     }
 }

@@ -421,7 +421,11 @@ impl LightClient {
                 break;
             }
             fetched += 1;
-            let peers = lock(&self.inner.machine).usable_peers();
+            let mut peers = lock(&self.inner.machine).usable_peers();
+            if !peers.is_empty() {
+                let turn = self.inner.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % peers.len();
+                peers.rotate_left(turn);
+            }
             if peers.is_empty() {
                 return Err(ClientError::Exhausted {
                     what: "snapshot chunks",

@@ -46,6 +46,13 @@ impl Checkpoint {
     }
 }
 
+impl From<TrustedState> for Checkpoint {
+    /// Trust a state verified elsewhere (e.g. a client's own earlier head).
+    fn from(state: TrustedState) -> Self {
+        Self { state }
+    }
+}
+
 /// The latest verified header, as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedHead {

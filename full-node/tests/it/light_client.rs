@@ -117,59 +117,131 @@ fn a_light_client_reaches_the_head_follows_it_proves_state_and_resumes_a_snapsho
         assert_eq!(manifest.state_root, fb.block.unwrap().header.unwrap().state_root);
         assert!(!entry.key.is_empty());
     });
+    // Validators (TL3) announce their snapshots on `snapshots`; peers accept them.
+    let (_, metrics) = crate::common::http_get(&v[1].node.telemetry, "/metrics");
+    let needle = "tiernet_gossip_messages_total{topic=\"snapshots\",tier=\"TL3\",decision=\"accept\"}";
+    assert!(
+        metrics.contains(needle),
+        "no snapshot announcement accepted:\n{metrics}"
+    );
+}
+
+/// Drains `events` and returns the `PeerRejected` ones as (peer, reason).
+fn rejections(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<(String, String)> {
+    let mut rejected = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let Event::PeerRejected { peer, reason } = event {
+            rejected.push((peer.to_string(), reason));
+        }
+    }
+    rejected
 }
 
 #[test]
-fn a_forging_peer_is_detected_dropped_and_the_honest_answer_wins() {
+fn each_kind_of_forgery_is_detected_reported_and_the_honest_answer_wins() {
     let dir = tempfile::tempdir().unwrap();
     let net = dir.path();
     let v = network_with(net, &[], SNAPSHOTS);
     wait_height(&[&v[0], &v[1], &v[2], &v[3]], 5, "the chain runs");
     let boot = v[0].node.tcp.clone();
-    let forger = Member::start_with(net, "forger", None, &[&boot], &["--testing-forge-sync"]);
-    wait_height(&[&forger], 5, "the forging node follows the chain");
+    let forger = |kind: &str| {
+        let mut flags = vec!["--testing-forge-sync", kind];
+        flags.extend_from_slice(SNAPSHOTS);
+        Member::start_with(net, &format!("forger-{kind}"), None, &[&boot], &flags)
+    };
+    let forgers = [forger("headers"), forger("state"), forger("chunks")];
+    wait_height(
+        &forgers.iter().collect::<Vec<_>>(),
+        5,
+        "the forging nodes follow the chain",
+    );
+    let key = identity_key(&zsi(net, 1)).to_vec();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = client(net, &[&forger, &v[1]]);
-        let mut events = client.events();
-        client.start().await.unwrap();
-        let honest = v[1].node.peer_id.clone();
-        until("the honest peer connects", PROGRESS, || {
-            client.peers().iter().any(|p| p.to_string() == honest)
+        let honest = client(net, &[&v[1]]);
+        honest.start().await.unwrap();
+        for (forger, what) in forgers.iter().zip(["commit", "state", "chunk"]) {
+            let client = client(net, &[forger, &v[1]]);
+            let mut events = client.events();
+            client.start().await.unwrap();
+            let forger_id = forger.node.peer_id.clone();
+            // Questions rotate over the peers: repeat until the forger has
+            // been asked (a peer a block behind answers "not yet").
+            let mut rejected = Vec::new();
+            for _ in 0..30 {
+                rejected.extend(rejections(&mut events));
+                if rejected.iter().any(|(p, _)| *p == forger_id) {
+                    break;
+                }
+                match what {
+                    "commit" => drop(client.sync_to_latest().await.unwrap()),
+                    "state" => drop(client.get_state(key.clone()).await.unwrap()),
+                    _ => drop(client.sync_snapshot().await.unwrap()),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let reason = rejected
+                .iter()
+                .find(|(p, _)| *p == forger_id)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| panic!("the {what} forger was not rejected: {rejected:?}"));
+            assert!(reason.contains(what), "the {what} forgery was reported as: {reason}");
+            assert!(
+                rejected.iter().all(|(p, _)| *p == forger_id),
+                "an honest node was rejected: {rejected:?}"
+            );
+            assert!(!client.peers().iter().any(|p| p.to_string() == forger_id));
+            // The client ends with the honest node's verified head and state.
+            client.sync_to_latest().await.unwrap();
+            honest.sync_to_latest().await.unwrap();
+            let head = client.head();
+            assert_eq!(head.hash.to_string(), v[1].block(head.height).hash);
+            let mine = client.get_state(key.clone()).await.unwrap();
+            assert_eq!(mine, honest.get_state(key.clone()).await.unwrap());
+            assert!(mine.is_some());
+        }
+    });
+}
+
+#[test]
+fn a_light_client_stays_correct_across_a_validator_set_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path();
+    let v = network_with(net, &[], &[]);
+    wait_height(&[&v[0], &v[1], &v[2], &v[3]], 3, "the chain runs");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let follower = client(net, &[&v[0], &v[1]]);
+        let mut events = follower.events();
+        follower.start().await.unwrap();
+        // v3 double-signs: the block that slashes it hands trust to a set of three.
+        let (status, body) = crate::common::http_post(&v[3].node.telemetry, "/testing/equivocate");
+        assert_eq!(status, 200, "{body}");
+        let culprit = v[3].node.zsi_id.clone().unwrap();
+        until("the set changes", PROGRESS, || {
+            v[0].chain().validators.iter().all(|val| val.zsi_id != culprit)
         })
         .await;
-        // Questions rotate over the peers: the forger gets asked, fails
-        // verification, is dropped, and the honest node answers.
-        // (A peer a block behind answers "not yet" without being asked
-        // again at once, so give it a few rounds.)
-        let forger_id = forger.node.peer_id.clone();
-        for _ in 0..20 {
-            if !client.peers().iter().any(|p| p.to_string() == forger_id) {
-                break;
-            }
-            client.sync_to_latest().await.unwrap();
-            client.get_state(identity_key(&zsi(net, 1)).to_vec()).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let mut rejected = Vec::new();
-        while let Ok(event) = events.try_recv() {
-            if let Event::PeerRejected { peer, reason } = event {
-                rejected.push((peer.to_string(), reason));
-            }
-        }
-        assert!(
-            rejected.iter().any(|(p, _)| *p == forger.node.peer_id),
-            "the forger was not rejected: {rejected:?}"
-        );
-        assert!(
-            rejected.iter().all(|(p, _)| *p == forger.node.peer_id),
-            "an honest node was rejected: {rejected:?}"
-        );
-        assert!(!client.peers().iter().any(|p| p.to_string() == forger.node.peer_id));
-        // The client ends on the honest chain.
-        let head = client.head();
+        let changed_at = v[0].height();
+        // The follower keeps verifying heads past the change.
+        until("the follower passes the set change", PROGRESS, || {
+            follower.head().height >= changed_at + 3
+        })
+        .await;
+        let head = follower.head();
+        assert_eq!(head.hash.to_string(), v[0].block(head.height).hash);
+        assert!(rejections(&mut events).is_empty(), "an honest node was rejected");
+        // A client starting from the genesis verifies a chain proof across it.
+        let late = client(net, &[&v[1]]);
+        let head = late.start().await.unwrap();
+        assert!(head.height > changed_at);
         assert_eq!(head.hash.to_string(), v[1].block(head.height).hash);
-        let value = client.get_state(identity_key(&zsi(net, 1)).to_vec()).await.unwrap();
-        assert!(value.is_some());
+        let set = late
+            .get_state(tiernet_core::state::validators_key().to_vec())
+            .await
+            .unwrap()
+            .expect("the validator set is in the state");
+        let set = proto::ValidatorSet::decode(set.as_slice()).unwrap();
+        assert_eq!(set.validators.len(), 3, "the slashed validator left the set");
     });
 }
