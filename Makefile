@@ -17,7 +17,7 @@ banner = @printf '\n==> %s\n' "$(1)"
 
 help:
 	@echo "make demo    set up, then run a local devnet (tiernet-node $(NODE_ARGS))"
-	@echo "make test    set up, then fmt check, clippy, tests, docs, wasm32 build of tiernet-core"
+	@echo "make test    set up, then fmt check, clippy, tests, bindings (Python tests), docs, wasm32 build of tiernet-core"
 	@echo "make setup   install what the other targets need (scripts/setup)"
 	@echo "make wasm    release wasm32 build of tiernet-core"
 	@echo "make fmt     format the workspace;  make clippy  lint it"
@@ -44,6 +44,10 @@ test: setup
 		printf '\n==> %s\n' "cargo test (cargo-nextest not installed)"; \
 		$(CARGO) test --workspace; \
 	fi
+	$(call banner,bindings: build tiernet-ffi, generate Swift/Kotlin/Python, run the Python tests)
+	scripts/bindings
+	$(CARGO) build -p tiernet-node
+	python3 -m pytest -q -p no:cacheprovider bindings-uniffi/tests
 	$(call banner,cargo doc (warnings are errors))
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	$(call banner,wasm32 build of tiernet-core)

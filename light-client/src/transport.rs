@@ -16,12 +16,14 @@ use futures::stream::BoxStream;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, noise, tcp, yamux};
+use libp2p::{Swarm, noise, tcp, yamux};
 use tiernet_core::wire::proto::{self, blocks_message};
 use tiernet_core::wire::sign::message_id;
 use tiernet_core::wire::{NetworkId, Topic, decode};
 use tiernet_protocol::{SYNC_PROTOCOL, SyncCodec};
 use tokio::sync::{mpsc, oneshot};
+
+pub use libp2p::{Multiaddr, PeerId};
 
 /// How long one sync request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
