@@ -110,6 +110,11 @@ impl fmt::Debug for Hash32 {
     }
 }
 
+/// Hex of a hash's first 8 bytes, for error messages.
+pub(crate) fn short(hash: &Hash32) -> String {
+    hex::encode(&hash.0[..8])
+}
+
 /// `BLAKE3(tag ‖ parts[0] ‖ parts[1] ‖ …)`.
 pub fn tagged_hash(tag: &str, parts: &[&[u8]]) -> Hash32 {
     let mut hasher = blake3::Hasher::new();

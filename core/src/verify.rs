@@ -119,10 +119,7 @@ pub const MAX_CHAIN_PROOF_STEPS: usize = crate::wire::limits::MAX_CHAIN_PROOF_ST
 
 // ─────────────────────────────────── errors ───────────────────────────────────
 
-/// First 8 bytes of a hash in hex, for error messages.
-fn short(hash: &Hash32) -> String {
-    hash.0.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
+use crate::hash::short;
 
 /// Why a header, chain proof, state value or snapshot chunk was not
 /// accepted. [`VerifyError::is_not_enough_trust`] separates "the client
@@ -452,7 +449,7 @@ fn check_network_str(field: &'static str, found: &str, network: &NetworkId) -> V
         return Err(VerifyError::WrongNetwork {
             field,
             expected: network.as_str().to_owned(),
-            found: found.chars().take(64).collect(),
+            found: found.chars().take(crate::chain::MESSAGE_FIELD_CHARS).collect(),
         });
     }
     Ok(())
@@ -1220,8 +1217,16 @@ pub fn verify_snapshot_manifest(header: &proto::Header, manifest: &proto::Snapsh
     if manifest.network_id != header.network_id {
         return Err(VerifyError::WrongNetwork {
             field: "manifest.network_id",
-            expected: header.network_id.chars().take(64).collect(),
-            found: manifest.network_id.chars().take(64).collect(),
+            expected: header
+                .network_id
+                .chars()
+                .take(crate::chain::MESSAGE_FIELD_CHARS)
+                .collect(),
+            found: manifest
+                .network_id
+                .chars()
+                .take(crate::chain::MESSAGE_FIELD_CHARS)
+                .collect(),
         });
     }
     if manifest.height != header.height {

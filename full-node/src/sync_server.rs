@@ -324,10 +324,8 @@ impl SyncServer<'_> {
 /// Test-only dishonesty: the answers `forge` names are altered so that
 /// verification must fail.
 fn forge(forge: Forgeries, response: &mut proto::SyncResponse) {
-    fn forge_header(h: &mut proto::SignedHeader) {
-        if let Some(sig) = h
-            .commit
-            .as_mut()
+    fn forge_commit(commit: Option<&mut proto::CommitCertificate>) {
+        if let Some(sig) = commit
             .and_then(|c| c.signatures.first_mut())
             .and_then(|s| s.signature.first_mut())
         {
@@ -335,21 +333,17 @@ fn forge(forge: Forgeries, response: &mut proto::SyncResponse) {
         }
     }
     match response.kind.as_mut() {
-        Some(sync_response::Kind::Headers(r)) if forge.headers => r.headers.iter_mut().for_each(forge_header),
-        Some(sync_response::Kind::Block(fb)) if forge.headers => {
-            if let Some(sig) = fb
-                .commit
-                .as_mut()
-                .and_then(|c| c.signatures.first_mut())
-                .and_then(|s| s.signature.first_mut())
-            {
-                *sig ^= 0x01;
-            }
+        Some(sync_response::Kind::Headers(r)) if forge.headers => {
+            r.headers.iter_mut().for_each(|h| forge_commit(h.commit.as_mut()));
         }
+        Some(sync_response::Kind::Block(fb)) if forge.headers => forge_commit(fb.commit.as_mut()),
         Some(sync_response::Kind::ChainProof(p)) if forge.headers => {
-            if let Some(h) = p.steps.last_mut().and_then(|s| s.header.as_mut()) {
-                forge_header(h);
-            }
+            forge_commit(
+                p.steps
+                    .last_mut()
+                    .and_then(|s| s.header.as_mut())
+                    .and_then(|h| h.commit.as_mut()),
+            );
         }
         Some(sync_response::Kind::State(s)) if forge.state => {
             s.value = Some(match s.value.take() {

@@ -271,6 +271,17 @@ impl LightClient {
         }
     }
 
+    /// The usable peers, starting at a different one on each call (round
+    /// robin), so consecutive questions spread over the peers.
+    fn peers_in_turn(&self) -> Vec<PeerId> {
+        let mut peers = lock(&self.inner.machine).usable_peers();
+        if !peers.is_empty() {
+            let turn = self.inner.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % peers.len();
+            peers.rotate_left(turn);
+        }
+        peers
+    }
+
     /// Asks peers in turn until `answer` takes one's response.
     async fn ask<T>(
         &self,
@@ -280,13 +291,7 @@ impl LightClient {
     ) -> Result<T, ClientError> {
         let transport = self.transport()?;
         let mut last = "no usable peer".to_owned();
-        let mut peers = lock(&self.inner.machine).usable_peers();
-        // Round robin: consecutive questions start at different peers.
-        if !peers.is_empty() {
-            let turn = self.inner.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % peers.len();
-            peers.rotate_left(turn);
-        }
-        for peer in peers {
+        for peer in self.peers_in_turn() {
             match transport.request(peer, request.clone()).await {
                 Ok(response) => match answer(self, peer, response) {
                     Ok(value) => return Ok(value),
@@ -421,11 +426,7 @@ impl LightClient {
                 break;
             }
             fetched += 1;
-            let mut peers = lock(&self.inner.machine).usable_peers();
-            if !peers.is_empty() {
-                let turn = self.inner.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % peers.len();
-                peers.rotate_left(turn);
-            }
+            let peers = self.peers_in_turn();
             if peers.is_empty() {
                 return Err(ClientError::Exhausted {
                     what: "snapshot chunks",

@@ -365,10 +365,7 @@ pub fn verify_proof_inclusion(root: &Hash32, content_id: &Hash32, index: u64, co
 
 // ─────────────────────────────────── errors ───────────────────────────────────
 
-/// First 8 bytes of a hash in hex, for error messages.
-fn short(hash: &Hash32) -> String {
-    hash.0.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
+use crate::hash::short;
 
 /// Why a block, header or finalized block does not follow its parent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -552,7 +549,7 @@ fn check_network(field: &'static str, found: &str, network: &NetworkId) -> Block
         return Err(BlockError::WrongNetwork {
             field,
             expected: network.as_str().to_owned(),
-            found: found.chars().take(64).collect(),
+            found: found.chars().take(crate::chain::MESSAGE_FIELD_CHARS).collect(),
         });
     }
     Ok(())

@@ -178,10 +178,7 @@ pub fn evidence_id(evidence: &proto::Evidence) -> Hash32 {
 
 // ─────────────────────────────────── errors ───────────────────────────────────
 
-/// First 8 bytes of a hash in hex, for error messages.
-fn short(hash: &Hash32) -> String {
-    hash.0.iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
+use crate::hash::short;
 
 fn short_opt(hash: &Option<Hash32>) -> String {
     hash.as_ref().map_or_else(|| "absent".to_owned(), short)
@@ -1012,7 +1009,11 @@ impl Ledger {
         if header.network_id != self.network.as_str() {
             return Err(LedgerError::WrongNetwork {
                 expected: self.network.as_str().to_owned(),
-                found: header.network_id.chars().take(64).collect(),
+                found: header
+                    .network_id
+                    .chars()
+                    .take(crate::chain::MESSAGE_FIELD_CHARS)
+                    .collect(),
             });
         }
         mismatch(

@@ -43,3 +43,6 @@ pub use quorum::{
     quorum_threshold, skip_threshold, verify_commit, verify_evidence, verify_polka, verify_round_certificate, vote_for,
 };
 pub use reputation_rules::{ScoringRules, apply_event, apply_events, participation_events};
+
+/// Characters of a foreign string (a network id) kept in an error message.
+pub(crate) const MESSAGE_FIELD_CHARS: usize = 64;

@@ -658,7 +658,7 @@ pub fn verify_round_certificate(
 }
 
 fn truncated(s: &str) -> String {
-    s.chars().take(64).collect()
+    s.chars().take(super::MESSAGE_FIELD_CHARS).collect()
 }
 
 /// Verifies equivocation evidence: two votes by the same member of `set`,

@@ -13,38 +13,19 @@ use tiernet_core::chain::{
     validate_signed_header, verify_proof_inclusion,
 };
 use tiernet_core::hash::Hash32;
-use tiernet_core::identity::ZsiId;
+
 use tiernet_core::tier::{ReputationRecord, Tier, TierThresholds, tier_of};
 use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::{SignedMessage, header_hash, proof_content_id};
 use tiernet_core::wire::{NetworkId, limits};
 
+use crate::common::{self, id, key, net};
+
 const GENESIS_MS: u64 = 1_700_000_000_000;
 const SKEW_MS: u64 = 5_000;
 
-fn net() -> NetworkId {
-    NetworkId::new("devnet").unwrap()
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-fn id(seed: u8) -> ZsiId {
-    ZsiId(Hash32([seed; 32]))
-}
-
 fn set(members: &[(u8, u64)]) -> ValidatorSet {
-    let mut validators: Vec<proto::Validator> = members
-        .iter()
-        .map(|&(seed, power)| proto::Validator {
-            zsi_id: vec![seed; 32],
-            consensus_key: key(seed).verifying_key().to_bytes().to_vec(),
-            power,
-        })
-        .collect();
-    validators.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.zsi_id.cmp(&b.zsi_id)));
-    ValidatorSet::new(proto::ValidatorSet { validators }).unwrap()
+    common::members(members)
 }
 
 fn four() -> ValidatorSet {

@@ -474,3 +474,33 @@ pub fn signed_commit(
             .collect(),
     }
 }
+
+/// The `devnet` network id.
+pub fn net() -> tiernet_core::wire::NetworkId {
+    tiernet_core::wire::NetworkId::new("devnet").unwrap()
+}
+
+/// A deterministic consensus key.
+pub fn key(seed: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+}
+
+/// A deterministic ZSI id (`seed` repeated).
+pub fn id(seed: u8) -> tiernet_core::identity::ZsiId {
+    tiernet_core::identity::ZsiId(tiernet_core::hash::Hash32([seed; 32]))
+}
+
+/// A validator set of `(seed, power)` members, keys from [`key`], in the
+/// canonical order.
+pub fn members(members: &[(u8, u64)]) -> tiernet_core::chain::ValidatorSet {
+    let mut validators: Vec<Validator> = members
+        .iter()
+        .map(|&(seed, power)| Validator {
+            zsi_id: vec![seed; 32],
+            consensus_key: key(seed).verifying_key().to_bytes().to_vec(),
+            power,
+        })
+        .collect();
+    validators.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.zsi_id.cmp(&b.zsi_id)));
+    tiernet_core::chain::ValidatorSet::new(ValidatorSet { validators }).unwrap()
+}

@@ -2,6 +2,7 @@
 //! trips with real signed commits, uptime proofs, slashing, and every kind
 //! of tampered block rejected with the error that names it.
 
+use crate::common::net;
 use prost::Message;
 use tiernet_core::chain::ledger::{BlockBody, ExecContext, Ledger, LedgerError, decode_params, evidence_id};
 use tiernet_core::chain::reputation_rules::{participation_event, slash_event, uptime_event};
@@ -17,7 +18,6 @@ use tiernet_core::identity::{ZsiId, ZsiKeypair};
 use tiernet_core::proof::{ProofError, VerifierRegistry};
 use tiernet_core::state::{EMPTY_ROOT, identity_key, params_key, proof_key, validators_key};
 use tiernet_core::tier::{ReputationRecord, Tier, TierThresholds};
-use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::limits::MAX_PROOFS_PER_BLOCK;
 use tiernet_core::wire::proto::{self, VoteType};
 use tiernet_core::wire::sign::{SignedMessage, header_hash, proof_content_id, sign_uptime_witness};
@@ -27,10 +27,6 @@ const SKEW_MS: u64 = 5_000;
 /// One-hour blocks, so that a two-block uptime window is worth 120 minutes.
 const BLOCK_TIME_MS: u64 = 3_600_000;
 const FRESHNESS: u64 = 10;
-
-fn net() -> NetworkId {
-    NetworkId::new("devnet").unwrap()
-}
 
 fn key(name: &str) -> ZsiKeypair {
     ZsiKeypair::from_seed(name.as_bytes()).unwrap()

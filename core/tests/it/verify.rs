@@ -20,7 +20,7 @@ use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::header_hash;
 
-use crate::common;
+use crate::common::{self, id, key, net};
 
 const GENESIS_MS: u64 = 1_700_000_000_000;
 /// Heights of the test chain; the set changes from A to B after `HAND_OFF`.
@@ -30,29 +30,8 @@ const HAND_OFF: u64 = 3;
 const STATE_ENTRIES: u32 = 300;
 const CHUNK_SIZE: usize = 64;
 
-fn net() -> NetworkId {
-    NetworkId::new("devnet").unwrap()
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-fn id(seed: u8) -> ZsiId {
-    ZsiId(Hash32([seed; 32]))
-}
-
 fn set(seeds: &[u8]) -> ValidatorSet {
-    let mut validators: Vec<proto::Validator> = seeds
-        .iter()
-        .map(|&seed| proto::Validator {
-            zsi_id: vec![seed; 32],
-            consensus_key: key(seed).verifying_key().to_bytes().to_vec(),
-            power: 10,
-        })
-        .collect();
-    validators.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.zsi_id.cmp(&b.zsi_id)));
-    ValidatorSet::new(proto::ValidatorSet { validators }).unwrap()
+    common::members(&seeds.iter().map(|&s| (s, 10)).collect::<Vec<_>>())
 }
 
 const A: &[u8] = &[1, 2, 3, 4];
