@@ -138,6 +138,10 @@ pub enum Command {
         /// First port (0: free ports)
         #[arg(long, value_name = "PORT", default_value_t = 7700)]
         base_port: u16,
+        /// Also run a dishonest non-validator node that answers light-client sync requests with forged data
+        /// (headers, state, chunks — comma-separated — or all); listed as `forger` in devnet.json
+        #[arg(long, value_name = "KINDS")]
+        forger: Option<String>,
     },
 }
 

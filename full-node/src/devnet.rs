@@ -9,7 +9,15 @@
 //! `P+10i`, WebSocket `P+10i+1`, WebRTC-direct (UDP) `P+10i+2` and telemetry
 //! `P+10i+3`, all on 127.0.0.1; with `--base-port 0` every port is picked
 //! free. Once all are up it prints one line per node and writes
-//! `devnet.json` (the browser bootstrap addresses) next to the genesis.
+//! `devnet.json` (the browser bootstrap addresses and the genesis, which is
+//! a light client's checkpoint) next to the genesis.
+//!
+//! `--forger KINDS` adds one more node, `forger` (not a validator, no ZSI
+//! identity, data in `forger/`, ports after the validators'), that follows
+//! the chain honestly but answers light-client sync requests with forged
+//! data (`testing.forge_sync`): the dishonest peer that the web demo and the
+//! browser tests show being caught. `devnet.json` lists it apart from the
+//! validators.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,6 +49,9 @@ pub struct DevnetOptions {
     pub base_port: u16,
     /// The network id (for a new genesis).
     pub network_id: NetworkId,
+    /// Forgeries of the extra dishonest node (`headers,state,chunks` or
+    /// `all`); `None`: no such node.
+    pub forger: Option<String>,
 }
 
 /// A devnet that could not start.
@@ -71,6 +82,14 @@ pub enum DevnetError {
     /// A node did not report its addresses in time.
     #[error("devnet node {0} did not report its listen addresses within 20 s")]
     Silent(usize),
+    /// The genesis could not be read back.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// `devnet.json` could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -96,17 +115,31 @@ pub struct DevnetNode {
     pub telemetry: String,
 }
 
+/// The dishonest node of `--forger`, as written to `devnet.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DevnetForger {
+    /// The node (its `zsi_id` is empty: it has no ZSI identity).
+    #[serde(flatten)]
+    pub node: DevnetNode,
+    /// What it forges (`testing.forge_sync`).
+    pub forges: String,
+}
+
 /// `devnet.json`: what a browser needs to join.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DevnetFile {
     /// The network id.
     pub network_id: String,
+    /// The genesis file's text: a light client's checkpoint.
+    pub genesis: String,
     /// WebSocket bootstrap addresses.
     pub websocket: Vec<String>,
     /// WebRTC-direct bootstrap addresses (with certhash).
     pub webrtc_direct: Vec<String>,
-    /// Every node.
+    /// Every validator.
     pub nodes: Vec<DevnetNode>,
+    /// The dishonest node, if `--forger` was given (not in the lists above).
+    pub forger: Option<DevnetForger>,
 }
 
 /// `snapshots.interval_blocks` of devnet nodes.
@@ -123,13 +156,22 @@ fn port(base: u16, index: usize, offset: u16) -> Result<u16, DevnetError> {
         .ok_or_else(|| DevnetError::Options(format!("--base-port {base} leaves no room for {} nodes", index + 1)))
 }
 
+/// The configuration of node `index`: a validator below
+/// `options.validators`, the forger at `options.validators`.
 fn node_config(options: &DevnetOptions, index: usize, bootstrap: &[Multiaddr]) -> Result<ValidConfig, DevnetError> {
-    let dir = options.dir.join(format!("node-{index}"));
+    let forger = index == options.validators;
+    let dir = match forger {
+        true => options.dir.join("forger"),
+        false => options.dir.join(format!("node-{index}")),
+    };
     let p = |offset| port(options.base_port, index, offset);
     let mut config = NodeConfig {
         network_id: options.network_id.to_string(),
         data_dir: dir.clone(),
-        identity_file: dir.join("zsi_key").display().to_string(),
+        identity_file: match forger {
+            true => String::new(),
+            false => dir.join("zsi_key").display().to_string(),
+        },
         genesis_file: options.dir.join("genesis.json").display().to_string(),
         bootstrap: bootstrap.iter().map(ToString::to_string).collect(),
         ..NodeConfig::default()
@@ -140,6 +182,9 @@ fn node_config(options: &DevnetOptions, index: usize, bootstrap: &[Multiaddr]) -
     config.telemetry.listen = format!("127.0.0.1:{}", p(3)?);
     // Snapshots every few seconds, so the demo and the tests see them soon.
     config.snapshots.interval_blocks = DEVNET_SNAPSHOT_INTERVAL_BLOCKS;
+    if forger {
+        config.testing.forge_sync = options.forger.clone().unwrap_or_default();
+    }
     config.validate().map_err(|error| DevnetError::Config { index, error })
 }
 
@@ -182,7 +227,10 @@ pub async fn run(options: DevnetOptions, shutdown: impl std::future::Future<Outp
     let mut tasks = Vec::new();
     let mut bootstrap: Vec<Multiaddr> = Vec::new();
     let mut nodes = Vec::new();
-    for index in 0..options.validators {
+    let mut forger = None;
+    let count = options.validators + usize::from(options.forger.is_some());
+    for index in 0..count {
+        let is_forger = index == options.validators;
         let config = node_config(&options, index, &bootstrap)?;
         let (reports, mut rx) = mpsc::channel(256);
         let node = Node::new(config, Reporter::Channel(reports)).map_err(|error| DevnetError::Node { index, error })?;
@@ -190,7 +238,23 @@ pub async fn run(options: DevnetOptions, shutdown: impl std::future::Future<Outp
         tasks.push(tokio::spawn(node.run(async move {
             let _ = stopped.wait_for(|s| *s).await;
         })));
-        let summary = collect_start(index, &mut rx).await?;
+        let mut summary = collect_start(index, !is_forger, &mut rx).await?;
+        if is_forger {
+            summary.name = "forger".into();
+            println!(
+                "forger: peer {} (forges {}) telemetry {} {}",
+                summary.peer_id,
+                options.forger.as_deref().unwrap_or_default(),
+                summary.telemetry,
+                summary.addrs.join(" ")
+            );
+            forger = Some(DevnetForger {
+                node: summary,
+                forges: options.forger.clone().unwrap_or_default(),
+            });
+            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            continue;
+        }
         if let Some(tcp) = summary.addrs.iter().find(|a| a.contains("/tcp/") && !a.contains("/ws")) {
             bootstrap.push(
                 tcp.parse()
@@ -207,8 +271,14 @@ pub async fn run(options: DevnetOptions, shutdown: impl std::future::Future<Outp
         // Keep draining reports so the node never blocks on a full channel.
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
     }
+    let genesis_path = options.dir.join("genesis.json");
+    let genesis = std::fs::read_to_string(&genesis_path).map_err(|source| DevnetError::Read {
+        path: genesis_path,
+        source,
+    })?;
     let file = DevnetFile {
         network_id: options.network_id.to_string(),
+        genesis,
         websocket: nodes
             .iter()
             .flat_map(|n| n.addrs.iter().filter(|a| a.contains("/ws/")).cloned())
@@ -218,6 +288,7 @@ pub async fn run(options: DevnetOptions, shutdown: impl std::future::Future<Outp
             .flat_map(|n| n.addrs.iter().filter(|a| a.contains("/webrtc-direct/")).cloned())
             .collect(),
         nodes,
+        forger,
     };
     let path = options.dir.join("devnet.json");
     write_json(&path, &file)?;
@@ -243,9 +314,9 @@ fn write_json(path: &Path, file: &DevnetFile) -> Result<(), DevnetError> {
     })
 }
 
-/// Reads a starting node's reports until it has its identity, three listen
-/// addresses and its telemetry address.
-async fn collect_start(index: usize, rx: &mut mpsc::Receiver<Report>) -> Result<DevnetNode, DevnetError> {
+/// Reads a starting node's reports until it has its peer id, three listen
+/// addresses, its telemetry address and (when `zsi`) its ZSI id.
+async fn collect_start(index: usize, zsi: bool, rx: &mut mpsc::Receiver<Report>) -> Result<DevnetNode, DevnetError> {
     let mut node = DevnetNode {
         name: format!("validator-{index}"),
         peer_id: String::new(),
@@ -254,7 +325,11 @@ async fn collect_start(index: usize, rx: &mut mpsc::Receiver<Report>) -> Result<
         telemetry: String::new(),
     };
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-    while node.addrs.len() < 3 || node.telemetry.is_empty() || node.zsi_id.is_empty() {
+    while node.addrs.len() < 3
+        || node.telemetry.is_empty()
+        || (zsi && node.zsi_id.is_empty())
+        || node.peer_id.is_empty()
+    {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Report::PeerId(peer))) => node.peer_id = peer.to_string(),
             Ok(Some(Report::ZsiId(zsi))) => node.zsi_id = zsi.to_string(),

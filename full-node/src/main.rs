@@ -22,7 +22,8 @@ fn main() -> ExitCode {
             validators,
             dir,
             base_port,
-        } => devnet(&cli, *validators, dir.clone(), *base_port),
+            forger,
+        } => devnet(&cli, *validators, dir.clone(), *base_port, forger.clone()),
         Command::Genesis {
             out,
             validators,
@@ -54,7 +55,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn devnet(cli: &Cli, validators: usize, dir: std::path::PathBuf, base_port: u16) -> anyhow::Result<()> {
+fn devnet(
+    cli: &Cli,
+    validators: usize,
+    dir: std::path::PathBuf,
+    base_port: u16,
+    forger: Option<String>,
+) -> anyhow::Result<()> {
     let network_id = match &cli.network_id {
         Some(id) => id.clone(),
         None => tiernet_core::wire::NetworkId::new(DEFAULT_NETWORK_ID)?,
@@ -75,6 +82,7 @@ fn devnet(cli: &Cli, validators: usize, dir: std::path::PathBuf, base_port: u16)
             validators,
             base_port,
             network_id,
+            forger,
         };
         tiernet_node::devnet::run(options, async move {
             tokio::select! {
