@@ -122,6 +122,13 @@ pub enum ClientEvent {
         /// What did not verify.
         reason: String,
     },
+    /// A dial failed.
+    DialFailed {
+        /// The PeerId dialled, or empty when unknown.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
     /// Progress of long work.
     SyncProgress {
         /// What.
@@ -141,6 +148,10 @@ impl From<Event> for ClientEvent {
             Event::PeerDisconnected(peer) => ClientEvent::PeerDisconnected { peer: peer.to_string() },
             Event::PeerRejected { peer, reason } => ClientEvent::PeerRejected {
                 peer: peer.to_string(),
+                reason,
+            },
+            Event::DialFailed { peer, reason } => ClientEvent::DialFailed {
+                peer: peer.map(|p| p.to_string()).unwrap_or_default(),
                 reason,
             },
             Event::SyncProgress { what, done, total } => ClientEvent::SyncProgress { what, done, total },

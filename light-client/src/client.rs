@@ -1,14 +1,17 @@
-//! [`LightClient`]: the sync machine and a transport, driven on tokio.
+//! [`LightClient`]: the sync machine and a transport, driven on tokio
+//! natively and on the page's event loop in a browser.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::PeerId;
+use libp2p::{Multiaddr, PeerId};
 use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 use tokio::sync::broadcast;
 
+use crate::rt;
 use crate::snapshot::{SnapshotError, SnapshotSync};
 use crate::sync::{Checkpoint, Event, LightSync, SyncError, VerifiedHead, remote_or_unexpected};
 use crate::transport::{Libp2pTransport, Transport, TransportError, TransportEvent};
@@ -53,6 +56,15 @@ impl From<tiernet_core::verify::VerifyError> for ClientError {
     fn from(error: tiernet_core::verify::VerifyError) -> Self {
         Self::Checkpoint(error.to_string())
     }
+}
+
+/// A state value (or its proven absence) and the head it was proven at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenValue {
+    /// The value; `None`: the key is proven absent.
+    pub value: Option<Vec<u8>>,
+    /// The verified head whose state root the proof was checked against.
+    pub head: VerifiedHead,
 }
 
 /// Builds a [`LightClient`]; it refuses to build without a checkpoint.
@@ -117,6 +129,7 @@ impl LightClientBuilder {
                 bootstrap: self.bootstrap,
                 events,
                 turn: std::sync::atomic::AtomicUsize::new(0),
+                connections: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -129,6 +142,8 @@ struct Inner {
     bootstrap: Vec<String>,
     events: broadcast::Sender<Event>,
     turn: std::sync::atomic::AtomicUsize,
+    /// Remote addresses of the open connections, per peer.
+    connections: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
 }
 
 /// A light client (cheap to clone; clones share one client).
@@ -157,7 +172,7 @@ impl LightClient {
 
     /// Connects, waits for a peer, and verifies a chain proof from the
     /// checkpoint to the latest head; then follows `blocks` in the
-    /// background. Must run inside a tokio runtime.
+    /// background. Natively it must run inside a tokio runtime.
     pub async fn start(&self) -> Result<VerifiedHead, ClientError> {
         if lock(&self.inner.transport).is_some() {
             return Err(ClientError::Build("start may be called once"));
@@ -177,9 +192,9 @@ impl LightClient {
         *lock(&self.inner.transport) = Some(Arc::clone(&transport));
         let (connected_tx, mut connected) = tokio::sync::watch::channel(0usize);
         let client = self.clone();
-        tokio::spawn(async move { client.drive(events, connected_tx).await });
-        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
-        tokio::time::timeout_at(deadline, connected.wait_for(|n| *n > 0))
+        rt::spawn(async move { client.drive(events, connected_tx).await });
+        let deadline = rt::Instant::now() + CONNECT_TIMEOUT;
+        rt::timeout_at(deadline, connected.wait_for(|n| *n > 0))
             .await
             .map_err(|_| ClientError::NoPeers(CONNECT_TIMEOUT))?
             .map_err(|_| ClientError::NotStarted)?;
@@ -188,10 +203,10 @@ impl LightClient {
         loop {
             match self.sync_to_latest().await {
                 Ok(head) => return Ok(head),
-                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(error) if rt::Instant::now() >= deadline => return Err(error),
                 Err(error) => {
                     tracing::debug!(%error, "no verified head yet; waiting for more peers");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    rt::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
@@ -211,6 +226,23 @@ impl LightClient {
     /// Connected peers that may be asked.
     pub fn peers(&self) -> Vec<PeerId> {
         lock(&self.inner.machine).usable_peers()
+    }
+
+    /// Every peer with open connections, with their remote addresses (which
+    /// say the transport), rejected peers included until they disconnect.
+    pub fn connections(&self) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let mut all: Vec<_> = lock(&self.inner.connections)
+            .iter()
+            .map(|(peer, addrs)| (*peer, addrs.clone()))
+            .collect();
+        all.sort_by_key(|(peer, _)| peer.to_bytes());
+        all
+    }
+
+    /// Whether `peer` served data that did not verify (it is never asked
+    /// again).
+    pub fn is_rejected(&self, peer: &PeerId) -> bool {
+        lock(&self.inner.machine).peer_status(peer) == Some(crate::sync::PeerStatus::Rejected)
     }
 
     fn transport(&self) -> Result<Arc<dyn Transport>, ClientError> {
@@ -248,15 +280,44 @@ impl LightClient {
     ) {
         while let Some(event) = events.next().await {
             match event {
-                TransportEvent::Connected(peer) => {
-                    let n = self.with_machine(|m| {
-                        m.handle_connected(peer);
-                        m.usable_peers().len()
-                    });
-                    let _ = connected.send(n);
+                TransportEvent::Connected { peer, address } => {
+                    let first = {
+                        let mut connections = lock(&self.inner.connections);
+                        let addrs = connections.entry(peer).or_default();
+                        addrs.push(address);
+                        addrs.len() == 1
+                    };
+                    if first {
+                        let n = self.with_machine(|m| {
+                            m.handle_connected(peer);
+                            m.usable_peers().len()
+                        });
+                        let _ = connected.send(n);
+                    }
                 }
-                TransportEvent::Disconnected(peer) => {
-                    self.with_machine(|m| m.handle_disconnected(peer));
+                TransportEvent::Disconnected {
+                    peer,
+                    address,
+                    remaining,
+                } => {
+                    {
+                        let mut connections = lock(&self.inner.connections);
+                        if let Some(addrs) = connections.get_mut(&peer) {
+                            if let Some(i) = addrs.iter().position(|a| *a == address) {
+                                addrs.remove(i);
+                            }
+                            if remaining == 0 {
+                                connections.remove(&peer);
+                            }
+                        }
+                    }
+                    if remaining == 0 {
+                        self.with_machine(|m| m.handle_disconnected(peer));
+                    }
+                }
+                TransportEvent::DialFailed { peer, reason } => {
+                    tracing::debug!(?peer, %reason, "dial failed");
+                    let _ = self.inner.events.send(Event::DialFailed { peer, reason });
                 }
                 TransportEvent::Block { from, block } => {
                     let result = self.with_machine(|m| m.handle_block(from, &block));
@@ -330,6 +391,12 @@ impl LightClient {
     /// The value of `key` (or `None`: proven absent) in the state at the
     /// verified head.
     pub async fn get_state(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, ClientError> {
+        Ok(self.get_proven_state(key).await?.value)
+    }
+
+    /// The value of `key` with the verified head whose state root it was
+    /// proven against.
+    pub async fn get_proven_state(&self, key: Vec<u8>) -> Result<ProvenValue, ClientError> {
         for _ in 0..3 {
             let head = self.head().height;
             let request = proto::SyncRequest {
@@ -340,7 +407,10 @@ impl LightClient {
             };
             let result = self
                 .ask("a state value", request, |client, peer, response| {
-                    client.with_machine(|m| m.handle_state(peer, &key, response))
+                    client.with_machine(|m| {
+                        let value = m.handle_state(peer, &key, response)?;
+                        Ok(ProvenValue { value, head: m.head() })
+                    })
                 })
                 .await;
             match result {

@@ -33,9 +33,12 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod rt;
 pub mod snapshot;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
-pub use client::{ClientError, LightClient, LightClientBuilder};
+pub use client::{ClientError, LightClient, LightClientBuilder, ProvenValue};
 pub use sync::{Checkpoint, Event, VerifiedHead};

@@ -82,6 +82,13 @@ pub enum Event {
         /// What did not verify.
         reason: String,
     },
+    /// A dial failed (the transport reports it; the machine never sees it).
+    DialFailed {
+        /// The peer dialled, when known.
+        peer: Option<PeerId>,
+        /// Why.
+        reason: String,
+    },
     /// Progress of long work (a snapshot): `done` of `total` steps.
     SyncProgress {
         /// What is being done.

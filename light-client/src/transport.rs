@@ -1,22 +1,22 @@
 //! How the light client reaches full nodes: the [`Transport`] trait, and
-//! [`Libp2pTransport`], the native one (TCP, Noise XX, Yamux; GossipSub on
-//! `blocks`; `/tiernet/sync/1` requests).
+//! [`Libp2pTransport`], a libp2p swarm (Noise XX, Yamux; GossipSub on
+//! `blocks`; `/tiernet/sync/1` requests) over TCP natively and over
+//! WebSocket and WebRTC-direct in a browser (wasm32).
 //!
 //! The client joins as TL0: it sends no handshake Hello (full nodes treat
 //! such a peer as TL0), publishes nothing, and only subscribes to `blocks`
-//! and asks sync questions. A browser build supplies its own transport
-//! (WebSocket, WebRTC-direct) behind the same trait.
+//! and asks sync questions.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Swarm, noise, tcp, yamux};
+use libp2p::{Swarm, noise, yamux};
 use tiernet_core::wire::proto::{self, blocks_message};
 use tiernet_core::wire::sign::message_id;
 use tiernet_core::wire::{NetworkId, Topic, decode};
@@ -31,6 +31,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CHANNEL_CAPACITY: usize = 256;
 /// Sync requests in flight at once (more wait in the command channel).
 pub const MAX_IN_FLIGHT: usize = 64;
+/// How long a connection with nothing in flight stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A transport failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,10 +64,29 @@ pub enum TransportError {
 /// What the transport reports.
 #[derive(Debug, Clone)]
 pub enum TransportEvent {
-    /// A connection to `peer` is up.
-    Connected(PeerId),
-    /// The last connection to `peer` closed.
-    Disconnected(PeerId),
+    /// A connection to `peer` is up (one event per connection).
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// The connection's remote address (says which transport).
+        address: Multiaddr,
+    },
+    /// A connection to `peer` closed.
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// The connection's remote address.
+        address: Multiaddr,
+        /// Connections to `peer` still open.
+        remaining: u32,
+    },
+    /// A dial failed.
+    DialFailed {
+        /// The peer dialled, when known.
+        peer: Option<PeerId>,
+        /// Why.
+        reason: String,
+    },
     /// A finalized block arrived on `blocks` (not verified yet).
     Block {
         /// The peer that forwarded it.
@@ -118,7 +139,9 @@ impl std::fmt::Debug for Libp2pTransport {
 
 impl Libp2pTransport {
     /// Starts a swarm with a fresh key and dials `bootstrap` (multiaddrs
-    /// ending in `/p2p/<peer id>`). Must run inside a tokio runtime.
+    /// ending in `/p2p/<peer id>`: TCP natively; `/ws` and
+    /// `/webrtc-direct/certhash/…` in a browser). Natively it must run
+    /// inside a tokio runtime.
     pub fn start(network: &NetworkId, bootstrap: &[String]) -> Result<Self, TransportError> {
         let addrs = bootstrap
             .iter()
@@ -133,27 +156,7 @@ impl Libp2pTransport {
             return Err(TransportError::Setup("no bootstrap address".into()));
         }
         let topic = IdentTopic::new(Topic::Blocks.topic_string(network));
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-            .map_err(|e| TransportError::Setup(e.to_string()))?
-            .with_behaviour(|key| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .validation_mode(ValidationMode::Strict)
-                    .message_id_fn(|m| MessageId::from(message_id(&m.data).as_bytes().to_vec()))
-                    .max_transmit_size(<proto::BlocksMessage as tiernet_core::wire::WireMessage>::MAX_SIZE + 4096)
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
-                let sync = request_response::Behaviour::new(
-                    [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],
-                    request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
-                );
-                Ok(Behaviour { sync, gossipsub })
-            })
-            .map_err(|e| TransportError::Setup(e.to_string()))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm = build_swarm()?;
         swarm
             .behaviour_mut()
             .gossipsub
@@ -167,12 +170,71 @@ impl Libp2pTransport {
         }
         let (commands, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (event_tx, events) = mpsc::channel(CHANNEL_CAPACITY);
-        tokio::spawn(run(swarm, command_rx, event_tx));
+        crate::rt::spawn(run(swarm, command_rx, event_tx));
         Ok(Self {
             commands,
             events: Some(events),
         })
     }
+}
+
+fn behaviour(key: &libp2p::identity::Keypair) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .message_id_fn(|m| MessageId::from(message_id(&m.data).as_bytes().to_vec()))
+        .max_transmit_size(<proto::BlocksMessage as tiernet_core::wire::WireMessage>::MAX_SIZE + 4096)
+        .build()?;
+    let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
+    let sync = request_response::Behaviour::new(
+        [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],
+        request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+    );
+    Ok(Behaviour { sync, gossipsub })
+}
+
+fn setup_error(error: impl std::fmt::Display) -> TransportError {
+    TransportError::Setup(error.to_string())
+}
+
+/// The native swarm: TCP, Noise, Yamux on tokio.
+#[cfg(not(target_arch = "wasm32"))]
+fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(setup_error)?
+        .with_behaviour(behaviour)
+        .map_err(setup_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build())
+}
+
+/// The browser swarm: WebSocket (Noise, Yamux) and WebRTC-direct (which
+/// brings its own encryption and multiplexing).
+#[cfg(target_arch = "wasm32")]
+fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
+    use libp2p::Transport as _;
+    Ok(libp2p::SwarmBuilder::with_new_identity()
+        .with_wasm_bindgen()
+        .with_other_transport(|key| {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                libp2p::websocket_websys::Transport::default()
+                    .upgrade(libp2p::core::upgrade::Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
+        .map_err(setup_error)?
+        .with_other_transport(|key| libp2p::webrtc_websys::Transport::new(libp2p::webrtc_websys::Config::new(key)))
+        .map_err(setup_error)?
+        .with_behaviour(behaviour)
+        .map_err(setup_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build())
 }
 
 impl Transport for Libp2pTransport {
@@ -206,73 +268,114 @@ impl Transport for Libp2pTransport {
 
 type Pending = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<proto::SyncResponse, TransportError>>)>;
 
+/// What woke the transport's task.
+enum Wake {
+    Command(Option<Command>),
+    Swarm(Box<SwarmEvent<BehaviourEvent>>),
+}
+
 async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<TransportEvent>) {
     let mut pending: Pending = HashMap::new();
     let mut banned: std::collections::HashSet<PeerId> = std::collections::HashSet::new();
     loop {
-        tokio::select! {
-            command = commands.recv(), if pending.len() < MAX_IN_FLIGHT => match command {
-                None => return,
-                Some(Command::Request { peer, request, reply }) => {
-                    let id = swarm.behaviour_mut().sync.send_request(&peer, request);
-                    pending.insert(id, (peer, reply));
+        let accepting = pending.len() < MAX_IN_FLIGHT;
+        let wake = {
+            let command = async {
+                match accepting {
+                    true => commands.recv().await,
+                    false => std::future::pending().await,
                 }
-                Some(Command::Disconnect(peer)) => {
-                    banned.insert(peer);
-                    let _ = swarm.disconnect_peer_id(peer);
+            };
+            futures::select! {
+                command = command.fuse() => Wake::Command(command),
+                event = swarm.select_next_some() => Wake::Swarm(Box::new(event)),
+            }
+        };
+        let event = match wake {
+            Wake::Command(None) => return,
+            Wake::Command(Some(Command::Request { peer, request, reply })) => {
+                let id = swarm.behaviour_mut().sync.send_request(&peer, request);
+                pending.insert(id, (peer, reply));
+                continue;
+            }
+            Wake::Command(Some(Command::Disconnect(peer))) => {
+                banned.insert(peer);
+                let _ = swarm.disconnect_peer_id(peer);
+                continue;
+            }
+            Wake::Swarm(event) => *event,
+        };
+        let out = match event {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                if banned.contains(&peer_id) {
+                    let _ = swarm.disconnect_peer_id(peer_id);
+                    None
+                } else {
+                    Some(TransportEvent::Connected {
+                        peer: peer_id,
+                        address: endpoint.get_remote_address().clone(),
+                    })
                 }
-            },
-            event = swarm.select_next_some() => {
-                let out = match event {
-                    SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
-                        if banned.contains(&peer_id) {
-                            let _ = swarm.disconnect_peer_id(peer_id);
-                            None
-                        } else if num_established.get() == 1 {
-                            Some(TransportEvent::Connected(peer_id))
-                        } else {
-                            None
-                        }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => Some(TransportEvent::Disconnected {
+                peer: peer_id,
+                address: endpoint.get_remote_address().clone(),
+                remaining: num_established,
+            }),
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => Some(TransportEvent::DialFailed {
+                peer: peer_id,
+                reason: error.to_string(),
+            }),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            })) => {
+                if let Some((_, reply)) = pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            })) => {
+                if let Some((_, reply)) = pending.remove(&request_id) {
+                    let _ = reply.send(Err(TransportError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+                None
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message,
+                ..
+            })) => decode::<proto::BlocksMessage>(&message.data)
+                .ok()
+                .and_then(|m| match m.kind {
+                    Some(blocks_message::Kind::Finalized(block)) if !banned.contains(&propagation_source) => {
+                        Some(TransportEvent::Block {
+                            from: propagation_source,
+                            block: Box::new(block),
+                        })
                     }
-                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                        Some(TransportEvent::Disconnected(peer_id))
-                    }
-                    SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
-                        message: request_response::Message::Response { request_id, response },
-                        ..
-                    })) => {
-                        if let Some((_, reply)) = pending.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                        None
-                    }
-                    SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure {
-                        request_id, error, peer, ..
-                    })) => {
-                        if let Some((_, reply)) = pending.remove(&request_id) {
-                            let _ = reply.send(Err(TransportError::Request { peer, reason: error.to_string() }));
-                        }
-                        None
-                    }
-                    SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                        propagation_source, message, ..
-                    })) => decode::<proto::BlocksMessage>(&message.data)
-                        .ok()
-                        .and_then(|m| match m.kind {
-                            Some(blocks_message::Kind::Finalized(block)) if !banned.contains(&propagation_source) => {
-                                Some(TransportEvent::Block { from: propagation_source, block: Box::new(block) })
-                            }
-                            _ => None,
-                        }),
                     _ => None,
-                };
-                if let Some(out) = out {
-                    // A full event queue drops the event (the client re-syncs
-                    // from chain proofs); it never blocks the swarm.
-                    if events.try_send(out).is_err() && events.is_closed() {
-                        return;
-                    }
-                }
+                }),
+            _ => None,
+        };
+        if let Some(out) = out {
+            // A full event queue drops the event (the client re-syncs from
+            // chain proofs); it never blocks the swarm.
+            if events.try_send(out).is_err() && events.is_closed() {
+                return;
             }
         }
     }

@@ -1,111 +1,12 @@
-//! The sans-IO sync machine driven in memory: a 4-validator chain built and
-//! signed here, fed to `LightSync` as a peer would serve it.
+//! The sans-IO sync machine driven in memory: a 4-validator chain signed in
+//! memory (`tiernet_light::testing`), fed to `LightSync` as a peer would
+//! serve it; and the whole client over the in-memory transport.
 
-use ed25519_dalek::SigningKey;
 use libp2p::PeerId;
-use tiernet_core::chain::{BlockBuilder, GenesisAnchor, Parent, ValidatorSet, precommit_for};
-use tiernet_core::hash::Hash32;
-use tiernet_core::identity::ZsiId;
-use tiernet_core::verify::TrustedState;
-use tiernet_core::wire::sign::{SignedMessage, header_hash};
-use tiernet_core::wire::{NetworkId, proto};
+use tiernet_core::wire::sign::header_hash;
+use tiernet_light::Event;
 use tiernet_light::sync::{LightSync, PeerStatus, SyncError};
-use tiernet_light::{Checkpoint, Event};
-
-struct Chain {
-    network: NetworkId,
-    anchor: GenesisAnchor,
-    set: ValidatorSet,
-    keys: Vec<(ZsiId, SigningKey)>,
-    blocks: Vec<proto::FinalizedBlock>,
-}
-
-impl Chain {
-    fn new(heights: u64) -> Self {
-        let network = NetworkId::new("memnet").unwrap();
-        let keys: Vec<(ZsiId, SigningKey)> = (0..4u8)
-            .map(|i| (ZsiId(Hash32([i + 1; 32])), SigningKey::from_bytes(&[i + 40; 32])))
-            .collect();
-        let set = ValidatorSet::new(proto::ValidatorSet {
-            validators: keys
-                .iter()
-                .map(|(id, k)| proto::Validator {
-                    zsi_id: id.as_bytes().to_vec(),
-                    consensus_key: k.verifying_key().to_bytes().to_vec(),
-                    power: 10,
-                })
-                .collect(),
-        })
-        .unwrap();
-        let anchor = GenesisAnchor::new(network.clone(), 1_000, set.hash());
-        let mut chain = Chain {
-            network,
-            anchor,
-            set,
-            keys,
-            blocks: Vec::new(),
-        };
-        for _ in 0..heights {
-            chain.extend();
-        }
-        chain
-    }
-
-    fn extend(&mut self) {
-        let last = self
-            .blocks
-            .last()
-            .and_then(|b| b.block.as_ref())
-            .and_then(|b| b.header.clone());
-        let parent = match &last {
-            Some(h) => Parent::Header(h),
-            None => Parent::Genesis(&self.anchor),
-        };
-        let height = parent.height() + 1;
-        let block = BlockBuilder {
-            parent,
-            round: 0,
-            time_ms: parent.time_ms() + 1_000,
-            proposer: self.keys[(height % 4) as usize].0,
-            current: &self.set,
-            next: &self.set,
-            state_root: Hash32([height as u8; 32]),
-        }
-        .block(Vec::new(), Vec::new())
-        .unwrap();
-        let header = block.header.clone().unwrap();
-        let hash = header_hash(&header);
-        let signatures = self.keys[..3]
-            .iter()
-            .map(|(id, key)| {
-                let mut vote = precommit_for(&self.network, height, 0, Some(&hash), id);
-                vote.sign_with(key);
-                proto::CommitSignature {
-                    validator: id.as_bytes().to_vec(),
-                    signature: vote.signature,
-                }
-            })
-            .collect();
-        let commit = proto::CommitCertificate {
-            height,
-            round: 0,
-            block_hash: hash.as_bytes().to_vec(),
-            signatures,
-        };
-        self.blocks.push(proto::FinalizedBlock {
-            block: Some(block),
-            commit: Some(commit),
-        });
-    }
-
-    fn checkpoint(&self) -> Checkpoint {
-        Checkpoint::from(TrustedState::from_anchor(self.anchor.clone(), self.set.clone()).unwrap())
-    }
-
-    fn at(&self, height: u64) -> &proto::FinalizedBlock {
-        &self.blocks[(height - 1) as usize]
-    }
-}
+use tiernet_light::testing::TestChain as Chain;
 
 fn events(sync: &mut LightSync) -> Vec<Event> {
     std::iter::from_fn(|| sync.poll_event()).collect()
@@ -182,4 +83,72 @@ fn too_little_power_is_not_enough_trust_not_a_lie() {
     let err = sync.handle_block(peer, &short).unwrap_err();
     assert!(matches!(err, SyncError::NotEnoughTrust { .. }), "{err:?}");
     assert_eq!(sync.peer_status(&peer), Some(PeerStatus::Usable));
+}
+
+#[tokio::test]
+async fn the_client_over_memory_peers_verifies_the_head_and_drops_a_forger() {
+    use std::sync::{Arc, Mutex};
+    use tiernet_light::LightClient;
+    use tiernet_light::testing::{MemoryTransport, PeerBehaviour};
+    use tiernet_light::transport::TransportEvent;
+
+    let chain = Arc::new(Mutex::new(Chain::new(6)));
+    let checkpoint = chain.lock().unwrap().checkpoint();
+    let network = chain.lock().unwrap().network.clone();
+    let transport = MemoryTransport::new(
+        Arc::clone(&chain),
+        &[PeerBehaviour::ForgesCommits, PeerBehaviour::Honest],
+    );
+    let (forger, _) = transport.peers()[0];
+    let gossip = transport.gossip();
+    let client = LightClient::builder()
+        .network(network)
+        .checkpoint(checkpoint)
+        .transport(Box::new(transport))
+        .build()
+        .unwrap();
+    let mut events = client.events();
+    let head = client.start().await.unwrap();
+    assert_eq!(head.height, 6);
+    // Questions rotate over the peers: within two new heights the forger
+    // has been asked (and its forged proof rejected).
+    for _ in 0..2 {
+        if client.is_rejected(&forger) {
+            break;
+        }
+        chain.lock().unwrap().extend();
+        client.sync_to_latest().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::PeerRejected { peer, reason } if *peer == forger && reason.contains("commit"))),
+        "{seen:?}"
+    );
+    assert!(client.is_rejected(&forger));
+    assert_eq!(client.peers().len(), 1);
+    // A gossiped block advances the head.
+    let (from, block) = {
+        let mut chain = chain.lock().unwrap();
+        let block = chain.extend().clone();
+        (client.peers()[0], block)
+    };
+    let height = client.head().height + 1;
+    gossip
+        .send(TransportEvent::Block {
+            from,
+            block: Box::new(block),
+        })
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if client.head().height == height {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(client.head().height, height);
 }

@@ -147,10 +147,12 @@ pub(crate) fn write_new(path: &Path, contents: &str) -> Result<(), KeyFileError>
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&tmp).map_err(err)?;
-    file.write_all(contents.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
+    {
+        // Closed at the end of this block, before the rename.
+        let mut file = options.open(&tmp).map_err(err)?;
+        file.write_all(contents.as_bytes()).map_err(err)?;
+        file.sync_all().map_err(err)?;
+    }
     if path.exists() {
         let _ = fs::remove_file(&tmp);
         return Err(err(io::Error::new(

@@ -1,0 +1,625 @@
+//! `tiernet-wasm`: the tiernet light client for browsers, published as the
+//! npm package `@tiernet/light-client` (built by `scripts/wasm-pkg`).
+//!
+//! A thin wasm-bindgen shell over [`tiernet_light::LightClient`]: the same
+//! sans-IO sync machine and verifier as the native client, driven by the
+//! page's event loop, reaching full nodes over WebSocket and WebRTC-direct
+//! (`libp2p-websocket-websys`, `libp2p-webrtc-websys`). Nothing unverified
+//! is returned.
+//!
+//! ```js
+//! import init, { LightClient } from '@tiernet/light-client';
+//! await init();
+//! const client = new LightClient({ networkId, bootstrap, genesis });
+//! client.onEvent(ev => console.log(ev.type, ev));
+//! const head = await client.start();          // verified chain proof to the head
+//! const me = await client.lookupIdentity(hex); // proven record and tier, or undefined
+//! ```
+//!
+//! Errors are JavaScript `Error`s named `TiernetError` with a `kind`:
+//! `BadAddress`, `BadCheckpoint`, `BadInput`, `Network` or `NotStarted`.
+//! Logs go to the browser console through `tracing-wasm` (`logLevel`).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use serde::{Deserialize, Serialize};
+use tiernet_core::genesis::Genesis;
+use tiernet_core::hash::Hash32;
+use tiernet_core::identity::ZsiId;
+use tiernet_core::tier::{ReputationRecord, TierThresholds, tier_of};
+use tiernet_core::wire::{NetworkId, decode, proto};
+use tiernet_light::transport::{Multiaddr, PeerId};
+use tiernet_light::{Checkpoint, ClientError, Event, VerifiedHead};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Options of `new LightClient(...)`. */
+export interface LightClientOptions {
+  /** The network id, e.g. "tiernet-devnet". */
+  networkId: string;
+  /** Full nodes: multiaddrs ending in /p2p/<peer id>, over /ws or /webrtc-direct/certhash/... */
+  bootstrap: string[];
+  /** The genesis file's JSON text: where trust starts. */
+  genesis: string;
+  /** Console log level (default "warn"). */
+  logLevel?: "error" | "warn" | "info" | "debug" | "trace";
+}
+/** A verified head. Hashes are lowercase hex. */
+export interface Head {
+  height: number; hash: string; stateRoot: string;
+  /** The header's time, ms since the Unix epoch. */
+  timeMs: number;
+  /** When this browser verified it (Date.now()). */
+  verifiedAtMs: number;
+}
+/** A peer as the client sees it. */
+export interface PeerInfo {
+  peerId: string;
+  state: "connected" | "rejected" | "disconnected";
+  /** Transports of the open connections. */
+  transports: Array<"websocket" | "webrtc-direct" | "tcp" | "other">;
+  /** The last remote address, or "". */
+  address: string;
+  /** Why it was rejected, or "". */
+  reason: string;
+}
+/** A ZSI identity's record, proven against a verified state root. */
+export interface IdentityInfo {
+  zsiId: string;
+  tier: "TL0" | "TL1" | "TL2" | "TL3" | "TL4" | "TL5";
+  uptimeMinutes: number; participation: number; score: number; slashed: boolean;
+  /** The head whose state root the proof was checked against. */
+  height: number; stateRoot: string;
+}
+/** A snapshot downloaded with every chunk verified. */
+export interface SnapshotInfo { height: number; chunks: number; entries: number; }
+/** What the client reports. */
+export type ClientEvent =
+  | { type: "headVerified"; head: Head }
+  | { type: "peerConnected"; peerId: string; address: string; transport: string }
+  | { type: "peerDisconnected"; peerId: string }
+  | { type: "peerRejected"; peerId: string; reason: string }
+  | { type: "dialFailed"; peerId: string; reason: string }
+  | { type: "syncProgress"; what: string; done: number; total: number };
+/** Every error thrown or rejected is an Error named "TiernetError" with a kind. */
+export interface TiernetError extends Error {
+  kind: "BadAddress" | "BadCheckpoint" | "BadInput" | "Network" | "NotStarted";
+}
+"#;
+
+/// The kinds of `TiernetError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    BadAddress,
+    BadCheckpoint,
+    BadInput,
+    Network,
+    NotStarted,
+}
+
+/// A JavaScript `Error` named `TiernetError` with a `kind` property.
+fn error(kind: ErrorKind, message: impl std::fmt::Display) -> JsValue {
+    let error = js_sys::Error::new(&message.to_string());
+    error.set_name("TiernetError");
+    let _ = js_sys::Reflect::set(&error, &"kind".into(), &format!("{kind:?}").into());
+    error.into()
+}
+
+fn client_error(e: ClientError) -> JsValue {
+    let kind = match &e {
+        ClientError::Build(_) | ClientError::Checkpoint(_) => ErrorKind::BadCheckpoint,
+        ClientError::Transport(tiernet_light::transport::TransportError::Address { .. }) => ErrorKind::BadAddress,
+        ClientError::NotStarted => ErrorKind::NotStarted,
+        _ => ErrorKind::Network,
+    };
+    error(kind, e)
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error(ErrorKind::BadInput, e))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Options {
+    network_id: String,
+    bootstrap: Vec<String>,
+    genesis: String,
+    log_level: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    height: u64,
+    hash: String,
+    state_root: String,
+    time_ms: u64,
+    verified_at_ms: f64,
+}
+
+impl Head {
+    fn of(head: &VerifiedHead, verified_at_ms: f64) -> Self {
+        Head {
+            height: head.height,
+            hash: head.hash.to_string(),
+            state_root: head.state_root.to_string(),
+            time_ms: head.time_ms,
+            verified_at_ms,
+        }
+    }
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct PeerInfo {
+    peer_id: String,
+    state: &'static str,
+    transports: Vec<&'static str>,
+    address: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityInfo {
+    zsi_id: String,
+    tier: String,
+    uptime_minutes: u64,
+    participation: u64,
+    score: u64,
+    slashed: bool,
+    height: u64,
+    state_root: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotInfo {
+    height: u64,
+    chunks: u32,
+    entries: usize,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+enum ClientEvent {
+    HeadVerified {
+        head: Head,
+    },
+    PeerConnected {
+        peer_id: String,
+        address: String,
+        transport: &'static str,
+    },
+    PeerDisconnected {
+        peer_id: String,
+    },
+    PeerRejected {
+        peer_id: String,
+        reason: String,
+    },
+    DialFailed {
+        peer_id: String,
+        reason: String,
+    },
+    SyncProgress {
+        what: String,
+        done: u64,
+        total: u64,
+    },
+}
+
+/// Which transport an address uses.
+pub fn transport_of(address: &Multiaddr) -> &'static str {
+    let text = address.to_string();
+    if text.contains("/webrtc-direct") {
+        "webrtc-direct"
+    } else if text.contains("/ws") {
+        "websocket"
+    } else if text.contains("/tcp/") {
+        "tcp"
+    } else {
+        "other"
+    }
+}
+
+/// The peers the client has met, kept from its events.
+#[derive(Default)]
+struct Peers {
+    known: BTreeMap<PeerId, PeerInfo>,
+}
+
+impl Peers {
+    fn entry(&mut self, peer: PeerId) -> &mut PeerInfo {
+        self.known.entry(peer).or_insert_with(|| PeerInfo {
+            peer_id: peer.to_string(),
+            state: "connected",
+            transports: Vec::new(),
+            address: String::new(),
+            reason: String::new(),
+        })
+    }
+
+    /// Records `peer`'s new state; a rejected peer stays rejected.
+    fn mark(&mut self, peer: PeerId, state: &'static str, reason: Option<String>) -> &mut PeerInfo {
+        let info = self.entry(peer);
+        if info.state != "rejected" {
+            info.state = state;
+        }
+        if let Some(reason) = reason {
+            info.reason = reason;
+        }
+        info
+    }
+}
+
+/// State shared by the client object and its event task.
+struct Shared {
+    listener: RefCell<Option<Function>>,
+    peers: RefCell<Peers>,
+    head: RefCell<Option<Head>>,
+}
+
+/// The tiernet light client (see the crate docs).
+#[wasm_bindgen]
+pub struct LightClient {
+    inner: tiernet_light::LightClient,
+    thresholds: TierThresholds,
+    shared: Rc<Shared>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn install_logging(level: Option<&str>) -> Result<(), JsValue> {
+    use std::sync::Once;
+    static ONCE: Once = Once::new();
+    let level = match level.unwrap_or("warn") {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        other => {
+            return Err(error(
+                ErrorKind::BadInput,
+                format!("logLevel {other:?}: expected error, warn, info, debug or trace"),
+            ));
+        }
+    };
+    // The first client's level holds for the page (one global subscriber).
+    ONCE.call_once(|| {
+        let config = tracing_wasm::WASMLayerConfigBuilder::new()
+            .set_max_level(level)
+            .set_report_logs_in_timings(false)
+            .build();
+        tracing_wasm::set_as_global_default_with_config(config);
+    });
+    Ok(())
+}
+
+#[wasm_bindgen]
+impl LightClient {
+    /// A client that trusts `options.genesis` and will connect to
+    /// `options.bootstrap`. Throws a `TiernetError` on bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "LightClientOptions")] options: JsValue,
+    ) -> Result<LightClient, JsValue> {
+        let options: Options = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| error(ErrorKind::BadInput, format!("LightClient options: {e}")))?;
+        install_logging(options.log_level.as_deref())?;
+        if options.bootstrap.is_empty() {
+            return Err(error(ErrorKind::BadAddress, "no bootstrap address"));
+        }
+        for addr in &options.bootstrap {
+            addr.parse::<Multiaddr>()
+                .map_err(|e| error(ErrorKind::BadAddress, format!("{addr:?}: {e}")))?;
+        }
+        let network = NetworkId::new(&options.network_id).map_err(|e| {
+            error(
+                ErrorKind::BadCheckpoint,
+                format!("network id {:?}: {}", options.network_id, e.reason),
+            )
+        })?;
+        let genesis = Genesis::from_json(&options.genesis)
+            .map_err(|e| error(ErrorKind::BadCheckpoint, format!("genesis: {e}")))?;
+        if genesis.network != network {
+            return Err(error(
+                ErrorKind::BadCheckpoint,
+                format!("the genesis is for network {}, not {network}", genesis.network),
+            ));
+        }
+        let checkpoint = Checkpoint::genesis(&genesis).map_err(|e| error(ErrorKind::BadCheckpoint, e))?;
+        let inner = tiernet_light::LightClient::builder()
+            .network(network)
+            .bootstrap(options.bootstrap)
+            .checkpoint(checkpoint)
+            .build()
+            .map_err(client_error)?;
+        Ok(Self::with_inner(inner, genesis.thresholds))
+    }
+
+    /// Sets the event listener (replacing an earlier one). Set it before
+    /// `start()` to see the connections being made.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(&self, #[wasm_bindgen(unchecked_param_type = "(event: ClientEvent) => void")] listener: Function) {
+        *self.shared.listener.borrow_mut() = Some(listener);
+    }
+
+    /// Connects, then verifies a chain proof from the genesis to the latest
+    /// head; resolves to that head. Afterwards the client follows `blocks`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Head>")]
+    pub fn start(&self) -> Promise {
+        let inner = self.inner.clone();
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let head = inner.start().await.map_err(client_error)?;
+            to_js(&shared.head_or(&head))
+        })
+    }
+
+    /// The latest verified head (height 0 before the first).
+    #[wasm_bindgen(unchecked_return_type = "Head")]
+    pub fn head(&self) -> Result<JsValue, JsValue> {
+        let head = self.inner.head();
+        to_js(&self.shared.head_or(&head))
+    }
+
+    /// Every peer met so far.
+    #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
+    pub fn peers(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.shared.peer_list(&self.inner))
+    }
+
+    /// Asks the next peer in turn for a chain proof to its latest head.
+    #[wasm_bindgen(js_name = syncToLatest, unchecked_return_type = "Promise<Head>")]
+    pub fn sync_to_latest(&self) -> Promise {
+        let inner = self.inner.clone();
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let head = inner.sync_to_latest().await.map_err(client_error)?;
+            to_js(&shared.head_or(&head))
+        })
+    }
+
+    /// The value of `key` in the state at the verified head (`undefined`:
+    /// proven absent).
+    #[wasm_bindgen(js_name = getState, unchecked_return_type = "Promise<Uint8Array | undefined>")]
+    pub fn get_state(&self, key: Vec<u8>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let value = inner.get_state(key).await.map_err(client_error)?;
+            Ok(value.map_or(JsValue::UNDEFINED, |v| js_sys::Uint8Array::from(v.as_slice()).into()))
+        })
+    }
+
+    /// The record and tier of a ZSI identity (64 hex digits), proven against
+    /// the verified head's state root; `undefined`: proven not registered.
+    #[wasm_bindgen(js_name = lookupIdentity, unchecked_return_type = "Promise<IdentityInfo | undefined>")]
+    pub fn lookup_identity(&self, zsi_id_hex: String) -> Promise {
+        let inner = self.inner.clone();
+        let thresholds = self.thresholds;
+        future_to_promise(async move {
+            let id = parse_zsi(&zsi_id_hex)?;
+            let proven = inner
+                .get_proven_state(tiernet_core::state::identity_key(&id).to_vec())
+                .await
+                .map_err(client_error)?;
+            match proven.value {
+                None => Ok(JsValue::UNDEFINED),
+                Some(bytes) => to_js(&identity_info(&id, &bytes, &proven.head, &thresholds)?),
+            }
+        })
+    }
+
+    /// Downloads the latest snapshot, every chunk verified against its
+    /// manifest and a verified header; reports `syncProgress` per chunk.
+    #[wasm_bindgen(js_name = syncSnapshot, unchecked_return_type = "Promise<SnapshotInfo>")]
+    pub fn sync_snapshot(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let sync = inner.sync_snapshot().await.map_err(client_error)?;
+            let (_, chunks) = sync.progress();
+            to_js(&SnapshotInfo {
+                height: sync.manifest().height,
+                chunks,
+                entries: sync.entries().len(),
+            })
+        })
+    }
+}
+
+/// The state key of a ZSI identity's record (`id/` ‖ 32 bytes), for
+/// `getState`.
+#[wasm_bindgen(js_name = identityStateKey)]
+pub fn identity_state_key(zsi_id_hex: String) -> Result<Vec<u8>, JsValue> {
+    Ok(tiernet_core::state::identity_key(&parse_zsi(&zsi_id_hex)?).to_vec())
+}
+
+/// The package's version.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+fn parse_zsi(hex_id: &str) -> Result<ZsiId, JsValue> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_id.trim(), &mut bytes).map_err(|e| {
+        error(
+            ErrorKind::BadInput,
+            format!("a ZSI id is 64 hex digits ({hex_id:?}: {e})"),
+        )
+    })?;
+    Ok(ZsiId(Hash32(bytes)))
+}
+
+/// Decodes a proven identity record and computes its tier.
+fn identity_info(
+    id: &ZsiId,
+    bytes: &[u8],
+    head: &VerifiedHead,
+    thresholds: &TierThresholds,
+) -> Result<IdentityInfo, JsValue> {
+    // Proven bytes that do not decode mean the chain's rules changed under us.
+    let record = decode::<proto::IdentityRecord>(bytes).map_err(|e| {
+        error(
+            ErrorKind::Network,
+            format!("the proven identity record does not decode: {e}"),
+        )
+    })?;
+    let reputation = record
+        .reputation
+        .as_ref()
+        .map(ReputationRecord::from)
+        .unwrap_or_default();
+    Ok(IdentityInfo {
+        zsi_id: id.to_string(),
+        tier: tier_of(Some(&reputation), thresholds).to_string(),
+        uptime_minutes: reputation.uptime_minutes,
+        participation: reputation.participation,
+        score: reputation.score,
+        slashed: reputation.slashed,
+        height: head.height,
+        state_root: head.state_root.to_string(),
+    })
+}
+
+impl LightClient {
+    /// Wraps a built client and starts forwarding its events to the
+    /// listener (also used by the tests, with an in-memory transport).
+    pub fn with_inner(inner: tiernet_light::LightClient, thresholds: TierThresholds) -> LightClient {
+        let shared = Rc::new(Shared {
+            listener: RefCell::new(None),
+            peers: RefCell::new(Peers::default()),
+            head: RefCell::new(None),
+        });
+        let mut events = inner.events();
+        let task_shared = Rc::downgrade(&shared);
+        let task_inner = inner.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "the event listener fell behind");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                // The JS object was freed: stop forwarding.
+                let Some(shared) = task_shared.upgrade() else { return };
+                shared.forward(&task_inner, event);
+            }
+        });
+        LightClient {
+            inner,
+            thresholds,
+            shared,
+        }
+    }
+}
+
+impl Shared {
+    /// `head` with the time it was first seen verified.
+    fn head_or(&self, head: &VerifiedHead) -> Head {
+        let mut current = self.head.borrow_mut();
+        match current.as_ref() {
+            Some(h) if h.height == head.height && h.hash == head.hash.to_string() => h.clone(),
+            _ => {
+                let fresh = Head::of(head, now_ms());
+                if head.height > 0 {
+                    *current = Some(fresh.clone());
+                }
+                fresh
+            }
+        }
+    }
+
+    fn peer_list(&self, inner: &tiernet_light::LightClient) -> Vec<PeerInfo> {
+        let connections: BTreeMap<PeerId, Vec<Multiaddr>> = inner.connections().into_iter().collect();
+        let mut peers = self.peers.borrow_mut();
+        for (peer, addrs) in &connections {
+            let info = peers.entry(*peer);
+            if let Some(last) = addrs.last() {
+                info.address = last.to_string();
+            }
+        }
+        for (peer, info) in peers.known.iter_mut() {
+            info.transports = connections
+                .get(peer)
+                .map(|addrs| addrs.iter().map(transport_of).collect())
+                .unwrap_or_default();
+            info.transports.sort_unstable();
+            info.transports.dedup();
+        }
+        peers.known.values().cloned().collect()
+    }
+
+    fn forward(&self, inner: &tiernet_light::LightClient, event: Event) {
+        let out = match event {
+            Event::HeadVerified(head) => ClientEvent::HeadVerified {
+                head: self.head_or(&head),
+            },
+            Event::PeerConnected(peer) => {
+                let address = inner
+                    .connections()
+                    .into_iter()
+                    .find(|(p, _)| *p == peer)
+                    .and_then(|(_, addrs)| addrs.last().cloned());
+                let address_text = address.as_ref().map(ToString::to_string).unwrap_or_default();
+                self.peers
+                    .borrow_mut()
+                    .mark(peer, "connected", None)
+                    .address
+                    .clone_from(&address_text);
+                ClientEvent::PeerConnected {
+                    peer_id: peer.to_string(),
+                    transport: address.as_ref().map_or("other", transport_of),
+                    address: address_text,
+                }
+            }
+            Event::PeerDisconnected(peer) => {
+                self.peers.borrow_mut().mark(peer, "disconnected", None);
+                ClientEvent::PeerDisconnected {
+                    peer_id: peer.to_string(),
+                }
+            }
+            Event::PeerRejected { peer, reason } => {
+                self.peers.borrow_mut().mark(peer, "rejected", Some(reason.clone()));
+                ClientEvent::PeerRejected {
+                    peer_id: peer.to_string(),
+                    reason,
+                }
+            }
+            Event::DialFailed { peer, reason } => ClientEvent::DialFailed {
+                peer_id: peer.map(|p| p.to_string()).unwrap_or_default(),
+                reason,
+            },
+            Event::SyncProgress { what, done, total } => ClientEvent::SyncProgress { what, done, total },
+        };
+        let listener = self.listener.borrow().clone();
+        if let Some(listener) = listener {
+            match to_js(&out) {
+                Ok(value) => {
+                    if let Err(e) = listener.call1(&JsValue::NULL, &value) {
+                        tracing::warn!(error = ?e, "the event listener threw");
+                    }
+                }
+                Err(e) => tracing::warn!(error = ?e, "an event could not be converted"),
+            }
+        }
+    }
+}
