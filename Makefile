@@ -2,8 +2,6 @@
 # Every target that needs tools runs scripts/setup first (idempotent, quick
 # when everything is already there).
 
-# Arguments for the demo node (global flags first, then the subcommand).
-NODE_ARGS ?= devnet --validators 4
 CARGO ?= cargo
 
 SHELL := bash
@@ -13,13 +11,14 @@ SHELL := bash
 # One banner per step, so a failing step is easy to find in CI logs.
 banner = @printf '\n==> %s\n' "$(1)"
 
-.PHONY: help setup test fmt fmt-check clippy wasm demo
+.PHONY: help setup test fmt fmt-check clippy wasm demo bench-browser
 
 help:
-	@echo "make demo    set up, then run a local devnet (tiernet-node $(NODE_ARGS))"
-	@echo "make test    set up, then fmt check, clippy, tests, bindings (Python tests), docs, wasm32 build of tiernet-core"
+	@echo "make demo    set up, then run a local devnet and the web demo (prints the URL)"
+	@echo "make test    set up, then fmt check, clippy, tests, bindings (Python tests), docs, browser tests (Chromium)"
 	@echo "make setup   install what the other targets need (scripts/setup)"
-	@echo "make wasm    release wasm32 build of tiernet-core"
+	@echo "make wasm    build the npm package @tiernet/light-client (bindings-wasm/pkg)"
+	@echo "make bench-browser  wasm size and cold start to the first verified head in Chromium"
 	@echo "make fmt     format the workspace;  make clippy  lint it"
 
 setup:
@@ -50,8 +49,12 @@ test: setup
 	python3 -m pytest -q -p no:cacheprovider bindings-uniffi/tests
 	$(call banner,cargo doc (warnings are errors))
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
-	$(call banner,wasm32 build of tiernet-core)
-	scripts/wasm-cargo build -p tiernet-core
+	$(call banner,browser package @tiernet/light-client (release wasm32, wasm-opt))
+	scripts/wasm-pkg
+	$(call banner,wasm-bindgen-test in headless Chromium (core::verify and the light client on wasm32))
+	scripts/wasm-test
+	$(call banner,web demo end to end in Chromium (playwright-core) against a devnet)
+	cd tests/browser && TIERNET_NODE_BIN="$(CURDIR)/target/debug/tiernet-node" npm test
 	@printf '\n==> target directory: %s\n' "$$(du -sh target 2>/dev/null | cut -f1)"
 	$(call banner,all tests passed)
 
@@ -65,9 +68,15 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 wasm: setup
-	$(call banner,wasm32 release build of tiernet-core)
-	scripts/wasm-cargo build --release -p tiernet-core
+	$(call banner,npm package @tiernet/light-client)
+	scripts/wasm-pkg
 
 demo: setup
-	$(call banner,tiernet-node $(NODE_ARGS))
-	$(CARGO) run --release -p tiernet-node -- $(NODE_ARGS)
+	$(call banner,devnet and web demo)
+	scripts/demo
+
+bench-browser: setup
+	$(call banner,browser benchmark: wasm size and cold start to the first verified head)
+	$(CARGO) build --release -p tiernet-node
+	scripts/wasm-pkg
+	cd tests/browser && TIERNET_NODE_BIN="$(CURDIR)/target/release/tiernet-node" npm run bench

@@ -381,7 +381,12 @@ impl LightClient {
                 {
                     Ok(false)
                 }
-                _ => client.with_machine(|m| m.handle_chain_proof(peer, response)),
+                _ => match client.with_machine(|m| m.handle_chain_proof(peer, response)) {
+                    // Our head moved on while asking (a gossiped block):
+                    // nothing to take from this answer.
+                    Err(SyncError::Superseded { .. }) => Ok(false),
+                    other => other,
+                },
             }
         })
         .await?;

@@ -165,6 +165,17 @@ pub enum SyncError {
         /// Our head.
         head: u64,
     },
+    /// A chain proof from a height our head has already moved past (a
+    /// gossiped block arrived while asking): not the peer's fault.
+    #[error("peer {peer} proved the chain from height {from}, but the head has moved on to {head}")]
+    Superseded {
+        /// The peer.
+        peer: PeerId,
+        /// Where its proof starts.
+        from: u64,
+        /// Our head.
+        head: u64,
+    },
     /// Nothing past the checkpoint is verified yet.
     #[error("no header is verified yet")]
     NoVerifiedHead,
@@ -311,6 +322,15 @@ impl LightSync {
             Some(sync_response::Kind::ChainProof(p)) => p,
             other => return Err(remote_or_unexpected(peer, other, "chain proof")),
         };
+        // Asked before the head moved: the answer is stale, not false. (A
+        // proof from above the head is judged by the verifier: invalid.)
+        if proof.trusted_height < self.trusted.height() {
+            return Err(SyncError::Superseded {
+                peer,
+                from: proof.trusted_height,
+                head: self.trusted.height(),
+            });
+        }
         match verify::verify_chain_proof(&self.trusted, &proof, &self.network) {
             Ok(next) => Ok(self.advance(next)),
             Err(error) => Err(self.judge(peer, error)),

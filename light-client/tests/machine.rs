@@ -152,3 +152,20 @@ async fn the_client_over_memory_peers_verifies_the_head_and_drops_a_forger() {
     }
     assert_eq!(client.head().height, height);
 }
+
+#[test]
+fn a_chain_proof_from_below_the_head_is_stale_not_a_lie() {
+    let chain = Chain::new(3);
+    let mut sync = LightSync::new(chain.network.clone(), chain.checkpoint());
+    let peer = PeerId::random();
+    sync.handle_connected(peer);
+    // Asked at height 0; block 1 arrives by gossip before the answer.
+    let answer = chain.chain_proof(0);
+    assert!(sync.handle_block(peer, chain.at(1)).unwrap());
+    let err = sync.handle_chain_proof(peer, answer).unwrap_err();
+    assert!(matches!(err, SyncError::Superseded { from: 0, head: 1, .. }), "{err:?}");
+    assert_eq!(sync.peer_status(&peer), Some(PeerStatus::Usable));
+    // Asked again from the new head, the proof verifies.
+    assert!(sync.handle_chain_proof(peer, chain.chain_proof(1)).unwrap());
+    assert_eq!(sync.head().height, 3);
+}

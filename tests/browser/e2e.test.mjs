@@ -1,0 +1,243 @@
+// End-to-end: the web demo in headless Chromium against a live devnet of 4
+// validators plus a forging node (`--forger all`). One devnet and one server
+// for the whole file; each test gets its own fresh browser profile.
+//
+//   cd tests/browser && npm ci && npm test
+//
+// Needs target/debug/tiernet-node (or TIERNET_NODE_BIN), bindings-wasm/pkg
+// (scripts/wasm-pkg; or TIERNET_WASM_PKG) and /usr/bin/chromium (or
+// CHROMIUM_PATH).
+// TIERNET_TEST_FORGER: the --forger value (default 'all'; empty: no forger,
+// and the forger checks are skipped). TIERNET_TEST_VERBOSE=1 echoes the
+// devnet's, the server's and Chromium's output.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  PKG_DIR,
+  launchBrowser,
+  pageState,
+  describeState,
+  screenshot,
+  startDevnet,
+  startServer,
+  waitFor,
+  waitForHead,
+} from './lib.mjs';
+
+const FORGER = process.env.TIERNET_TEST_FORGER ?? 'all';
+
+let net = null;
+let server = null;
+
+before(async () => {
+  assert.ok(
+    existsSync(join(PKG_DIR, 'tiernet_wasm.js')),
+    `${PKG_DIR}/tiernet_wasm.js is missing: build the wasm package with scripts/wasm-pkg`,
+  );
+  net = await startDevnet({ validators: 4, forger: FORGER || null });
+  server = await startServer({ devnetDir: net.dir });
+});
+
+after(async () => {
+  await server?.stop();
+  await net?.stop();
+});
+
+/**
+ * Opens `path` of the demo in a fresh browser and runs `fn(page, browser)`.
+ * On failure prints the page's state, Chromium's console and the devnet's
+ * output, then rethrows. The browser is always closed.
+ */
+async function withDemo(t, path, fn) {
+  const browser = await launchBrowser();
+  try {
+    await browser.page.goto(new URL(path, server.url).href, { waitUntil: 'domcontentloaded', timeout: 30_000 });
+    await fn(browser.page, browser);
+  } catch (err) {
+    const state = await pageState(browser.page);
+    const lines = [
+      `--- ${t.name}: failed: ${err.message.split('\n')[0]}`,
+      `--- page state ---\n${describeState(state)}`,
+      `--- Chromium console (last 150 of ${browser.console.length}) ---`,
+      ...browser.console.slice(-150),
+      net ? (net.alive() ? '--- devnet is running ---' : '--- devnet has EXITED ---') : '',
+      net ? net.output(30) : '',
+    ];
+    process.stderr.write(lines.join('\n') + '\n');
+    try {
+      await screenshot(browser.page, `failed-${t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
+    } catch {
+      /* the page may be gone */
+    }
+    throw err;
+  } finally {
+    await browser.close();
+  }
+}
+
+function connectedPeers(page) {
+  return page.evaluate(() => window.tiernetDemo.peers.filter((p) => p.state === 'connected'));
+}
+
+/** Checks that every connected peer uses exactly `transport`. */
+async function assertTransport(page, transport) {
+  // At least one connected peer (the first head needs one).
+  const peers = await waitFor(
+    page,
+    'a connected peer in window.tiernetDemo.peers',
+    () => {
+      const c = window.tiernetDemo.peers.filter((p) => p.state === 'connected');
+      return c.length ? c : null;
+    },
+    undefined,
+    { timeoutMs: 15_000 },
+  );
+  for (const p of peers) {
+    assert.ok(p.transports.length >= 1, `connected peer ${p.peerId} lists no transport: ${JSON.stringify(p)}`);
+    assert.ok(
+      p.transports.every((x) => x === transport),
+      `connected peer ${p.peerId} uses ${JSON.stringify(p.transports)}, expected only '${transport}'`,
+    );
+  }
+  return peers;
+}
+
+async function assertHeadShown(page, head) {
+  const shown = await waitFor(
+    page,
+    `#head-height to show ${head.height} or more`,
+    (h) => {
+      const text = document.getElementById('head-height')?.textContent?.trim();
+      return /^\d+$/.test(text || '') && Number(text) >= h ? text : null;
+    },
+    head.height,
+    { timeoutMs: 5_000 },
+  );
+  assert.ok(Number(shown) >= head.height);
+}
+
+async function assertAdvances(page, from, timeoutMs) {
+  const later = await waitForHead(page, from + 2, { timeoutMs });
+  assert.ok(later.height >= from + 2);
+  assert.match(later.hash, /^[0-9a-f]{64}$/, 'head hash is 64 lowercase hex');
+  assert.match(later.stateRoot, /^[0-9a-f]{64}$/, 'state root is 64 lowercase hex');
+  return later;
+}
+
+describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
+  test('over WebSocket: verified head, advancing, forger rejected', { timeout: 240_000 }, async (t) => {
+    await withDemo(t, '/?transport=websocket', async (page) => {
+      const head = await waitForHead(page, 1, { timeoutMs: 60_000 });
+      t.diagnostic(`first verified head over websocket: height ${head.height}`);
+      await assertHeadShown(page, head);
+      const peers = await assertTransport(page, 'websocket');
+      t.diagnostic(`connected peers: ${peers.length}`);
+      const later = await assertAdvances(page, head.height, 30_000);
+      t.diagnostic(`head advanced to ${later.height}`);
+      // Every connected peer, checked again later on (webrtc never sneaks in).
+      await assertTransport(page, 'websocket');
+
+      const forger = net.devnet.forger;
+      if (!FORGER) {
+        t.diagnostic('TIERNET_TEST_FORGER is empty: no forger, forger checks skipped');
+      } else {
+        assert.ok(forger && forger.peer_id, `devnet.json has no forger: ${JSON.stringify(net.devnet.forger)}`);
+        const rejected = await waitFor(
+          page,
+          `the forger ${forger.peer_id} in window.tiernetDemo.rejected`,
+          (id) => window.tiernetDemo.rejected.find((r) => r.peerId === id) || null,
+          forger.peer_id,
+          { timeoutMs: 60_000 },
+        );
+        t.diagnostic(`forger rejected: ${rejected.reason}`);
+        const rows = await page.locator('#log li.rejected').count();
+        assert.ok(rows >= 1, 'a log entry with class "rejected"');
+        const forgerRow = page.locator(`#peers-body tr[data-peer-id="${forger.peer_id}"]`);
+        assert.match((await forgerRow.textContent()) || '', /rejected/, 'the forger row says rejected');
+        // The page still follows the chain on the honest peers.
+        const state = await pageState(page);
+        assert.equal(state.error, null, 'no page error');
+      }
+      const shot = await screenshot(page, 'demo-websocket.png');
+      t.diagnostic(`screenshot ${shot}`);
+    });
+  });
+
+  test('over WebRTC-direct: verified head, advancing', { timeout: 240_000 }, async (t) => {
+    await withDemo(t, '/?transport=webrtc', async (page) => {
+      const head = await waitForHead(page, 1, { timeoutMs: 90_000 });
+      t.diagnostic(`first verified head over webrtc-direct: height ${head.height}`);
+      await assertHeadShown(page, head);
+      const peers = await assertTransport(page, 'webrtc-direct');
+      t.diagnostic(`connected peers: ${peers.length}`);
+      const later = await assertAdvances(page, head.height, 30_000);
+      t.diagnostic(`head advanced to ${later.height}`);
+      await assertTransport(page, 'webrtc-direct');
+      const shot = await screenshot(page, 'demo-webrtc.png');
+      t.diagnostic(`screenshot ${shot}`);
+    });
+  });
+
+  test('identity lookup box: registered, proven absent, bad input', { timeout: 180_000 }, async (t) => {
+    // Honest peers only: this checks the page's rendering, not the rotation.
+    await withDemo(t, '/?transport=websocket&forger=0', async (page) => {
+      await waitFor(page, 'the light client to start', () => window.tiernetDemo.started, undefined, {
+        timeoutMs: 60_000,
+      });
+      const zsi = net.devnet.nodes[0].zsi_id;
+      assert.match(zsi, /^[0-9a-f]{64}$/, 'validator-0 has a zsi id in devnet.json');
+      assert.equal(await page.inputValue('#lookup-input'), zsi, 'the box is prefilled with validator-0');
+
+      const lookup = async (value, what, done) => {
+        await page.fill('#lookup-input', value);
+        // The page shows "Looking up …" (class muted) synchronously on submit,
+        // so a stale result is never mistaken for this one.
+        await page.click('#lookup-button');
+        return waitFor(
+          page,
+          what,
+          (re) => {
+            const node = document.getElementById('lookup-result');
+            if (node.classList.contains('muted')) return null; // still looking up
+            const text = node.textContent || '';
+            return new RegExp(re, 'i').test(text) ? { text, cls: node.className } : null;
+          },
+          done,
+          { timeoutMs: 30_000 },
+        );
+      };
+
+      const found = await lookup(zsi, 'validator-0 to be found with a tier and a proof', 'proven at height');
+      t.diagnostic(`validator-0: ${found.text}`);
+      assert.match(found.text, /TL[0-5]/, 'a tier is shown');
+      assert.match(found.text, /proven at height \d+/);
+
+      const absent = await lookup('0'.repeat(64), '64 zeros to be not registered', 'not registered');
+      t.diagnostic(`zeros: ${absent.text}`);
+      assert.match(absent.text, /proven absent/);
+
+      const bad = await lookup('xyz', 'an error for "xyz"', 'error');
+      t.diagnostic(`xyz: ${bad.text}`);
+      assert.match(bad.cls, /\berror\b/, 'the result is styled as an error');
+
+      // Clicking a validator in the list looks it up too.
+      await page.click('#zsi-list button.zsi >> nth=1');
+      const v1 = await waitFor(
+        page,
+        'validator-1 to be found from the list',
+        (id) => {
+          const node = document.getElementById('lookup-result');
+          const text = node.textContent || '';
+          return document.getElementById('lookup-input').value === id && /proven at height/.test(text) ? text : null;
+        },
+        net.devnet.nodes[1].zsi_id,
+        { timeoutMs: 30_000 },
+      );
+      assert.match(v1, /TL[0-5]/);
+    });
+  });
+});
