@@ -158,6 +158,19 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
         assert.ok(rows >= 1, 'a log entry with class "rejected"');
         const forgerRow = page.locator(`#peers-body tr[data-peer-id="${forger.peer_id}"]`);
         assert.match((await forgerRow.textContent()) || '', /rejected/, 'the forger row says rejected');
+        // The client's own view (client.peers(), refreshed every second)
+        // says so too, with the reason, and the connection is dropped.
+        const own = await waitFor(
+          page,
+          `client.peers() to report the forger rejected and disconnected`,
+          (id) => {
+            const p = window.tiernetDemo.peers.find((x) => x.peerId === id);
+            return p && p.state === 'rejected' && p.reason && p.transports.length === 0 ? p : null;
+          },
+          forger.peer_id,
+          { timeoutMs: 10_000 },
+        );
+        t.diagnostic(`client.peers(): forger ${own.state}: ${own.reason}`);
         // The page still follows the chain on the honest peers.
         const state = await pageState(page);
         assert.equal(state.error, null, 'no page error');
