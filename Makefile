@@ -11,7 +11,7 @@ SHELL := bash
 # One banner per step, so a failing step is easy to find in CI logs.
 banner = @printf '\n==> %s\n' "$(1)"
 
-.PHONY: help setup test fmt fmt-check clippy wasm demo bench-browser
+.PHONY: help setup test fmt fmt-check clippy wasm demo bench-browser bench-wasm
 
 help:
 	@echo "make demo    set up, then run a local devnet and the web demo (prints the URL)"
@@ -19,6 +19,7 @@ help:
 	@echo "make setup   install what the other targets need (scripts/setup)"
 	@echo "make wasm    build the npm package @tiernet/light-client (bindings-wasm/pkg)"
 	@echo "make bench-browser  wasm size and cold start to the first verified head in Chromium"
+	@echo "make bench-wasm     header and state-proof verification timed in Chromium (wasm32)"
 	@echo "make fmt     format the workspace;  make clippy  lint it"
 
 setup:
@@ -80,3 +81,7 @@ bench-browser: setup
 	$(CARGO) build --release -p tiernet-node
 	scripts/wasm-pkg
 	cd tests/browser && TIERNET_NODE_BIN="$(CURDIR)/target/release/tiernet-node" npm run bench
+
+bench-wasm: setup
+	$(call banner,verification in wasm32, timed in headless Chromium)
+	scripts/wasm-test --bench verify

@@ -55,6 +55,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The devnet's log filter (stderr).
+const DEVNET_LOG_FILTER: &str =
+    "warn,webrtc=error,webrtc_ice=error,webrtc_dtls=error,webrtc_sctp=error,webrtc_srtp=error";
+
 fn devnet(
     cli: &Cli,
     validators: usize,
@@ -67,7 +71,8 @@ fn devnet(
         None => tiernet_core::wire::NetworkId::new(DEFAULT_NETWORK_ID)?,
     };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new("warn").context("log filter")?)
+        // The WebRTC stack warns at every browser tab that closes; only its errors matter here.
+        .with_env_filter(EnvFilter::try_new(DEVNET_LOG_FILTER).context("log filter")?)
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

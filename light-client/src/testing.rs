@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::sync::Checkpoint;
 use crate::transport::{CHANNEL_CAPACITY, Transport, TransportError, TransportEvent};
 
-/// Validators of a [`TestChain`]; three of the four sign each commit.
+/// Validators of [`TestChain::new`]; every validator signs each commit.
 pub const TEST_VALIDATORS: u8 = 4;
 
 /// A chain of finalized blocks with real signatures, built in memory.
@@ -48,11 +48,21 @@ fn fixed<T, E: std::fmt::Debug>(result: Result<T, E>, what: &str) -> T {
 }
 
 impl TestChain {
-    /// A chain of `heights` blocks.
+    /// A chain of `heights` blocks and [`TEST_VALIDATORS`] validators.
     pub fn new(heights: u64) -> Self {
+        Self::with_validators(TEST_VALIDATORS, heights)
+    }
+
+    /// A chain of `heights` blocks signed by `validators` (1 to 254)
+    /// equal-power validators.
+    pub fn with_validators(validators: u8, heights: u64) -> Self {
         let network = fixed(NetworkId::new("memnet"), "network id");
-        let keys: Vec<(ZsiId, SigningKey)> = (0..TEST_VALIDATORS)
-            .map(|i| (ZsiId(Hash32([i + 1; 32])), SigningKey::from_bytes(&[i + 40; 32])))
+        let keys: Vec<(ZsiId, SigningKey)> = (0..validators)
+            .map(|i| {
+                let mut secret = [i; 32];
+                secret[31] = 40;
+                (ZsiId(Hash32([i + 1; 32])), SigningKey::from_bytes(&secret))
+            })
             .collect();
         let set = fixed(
             ValidatorSet::new(proto::ValidatorSet {
@@ -86,7 +96,7 @@ impl TestChain {
         self.blocks.len() as u64
     }
 
-    /// Adds a block signed by three of the four validators; returns it.
+    /// Adds a block signed by every validator; returns it.
     pub fn extend(&mut self) -> &proto::FinalizedBlock {
         let last = self
             .blocks
@@ -103,7 +113,7 @@ impl TestChain {
                 parent,
                 round: 0,
                 time_ms: parent.time_ms() + 1_000,
-                proposer: self.keys[(height % u64::from(TEST_VALIDATORS)) as usize].0,
+                proposer: self.keys[(height % self.keys.len() as u64) as usize].0,
                 current: &self.set,
                 next: &self.set,
                 state_root: Hash32([height as u8; 32]),
@@ -113,7 +123,8 @@ impl TestChain {
         );
         let header = block.header.clone().unwrap_or_default();
         let hash = header_hash(&header);
-        let signatures = self.keys[..3]
+        let signatures = self
+            .keys
             .iter()
             .map(|(id, key)| {
                 let mut vote = precommit_for(&self.network, height, 0, Some(&hash), id);
