@@ -425,6 +425,12 @@ impl LightClient {
         })
     }
 
+    /// Stops the client: connections close and no more events come; the
+    /// verified head stays readable. `free()` stops it too.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
     /// Downloads the latest snapshot, every chunk verified against its
     /// manifest and a verified header; reports `syncProgress` per chunk.
     #[wasm_bindgen(js_name = syncSnapshot, unchecked_return_type = "Promise<SnapshotInfo>")]
@@ -529,6 +535,13 @@ impl LightClient {
             thresholds,
             shared,
         }
+    }
+}
+
+impl Drop for LightClient {
+    /// `free()` from JavaScript: the networking stops with the object.
+    fn drop(&mut self) {
+        self.inner.stop();
     }
 }
 

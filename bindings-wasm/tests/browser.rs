@@ -187,4 +187,16 @@ async fn the_js_wrapper_reports_peers_and_heads_to_its_listener() {
         .unwrap_err();
     let kind = js_sys::Reflect::get(&error, &"kind".into()).unwrap();
     assert_eq!(kind.as_string().as_deref(), Some("BadInput"));
+    // Stopped: calls are refused with a kind, the head stays readable.
+    client.stop();
+    let error = wasm_bindgen_futures::JsFuture::from(client.sync_to_latest())
+        .await
+        .unwrap_err();
+    let kind = js_sys::Reflect::get(&error, &"kind".into()).unwrap();
+    assert_eq!(kind.as_string().as_deref(), Some("NotStarted"));
+    let head = client.head().unwrap();
+    assert_eq!(
+        js_sys::Reflect::get(&head, &"height".into()).unwrap().as_f64(),
+        Some(2.0)
+    );
 }

@@ -245,6 +245,14 @@ impl LightClient {
         lock(&self.inner.machine).peer_status(peer) == Some(crate::sync::PeerStatus::Rejected)
     }
 
+    /// Stops the client: the transport is released, so (once calls in
+    /// flight finish) the swarm closes its connections and the background
+    /// task that follows `blocks` ends. Later calls fail with
+    /// [`ClientError::NotStarted`]; the verified head stays readable.
+    pub fn stop(&self) {
+        lock(&self.inner.transport).take();
+    }
+
     fn transport(&self) -> Result<Arc<dyn Transport>, ClientError> {
         lock(&self.inner.transport).clone().ok_or(ClientError::NotStarted)
     }

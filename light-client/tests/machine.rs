@@ -151,6 +151,13 @@ async fn the_client_over_memory_peers_verifies_the_head_and_drops_a_forger() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(client.head().height, height);
+    // Stopped, it keeps its head and answers nothing more.
+    client.stop();
+    assert_eq!(client.head().height, height);
+    assert_eq!(
+        client.sync_to_latest().await.unwrap_err(),
+        tiernet_light::ClientError::NotStarted
+    );
 }
 
 #[test]
