@@ -285,6 +285,12 @@ impl LightClient {
     pub fn peers(&self) -> Vec<String> {
         self.inner.peers().iter().map(ToString::to_string).collect()
     }
+
+    /// Stops the client: its connections close and later calls fail with
+    /// `NotStarted`; `head` stays readable.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
 }
 
 /// The state key of an identity record (`id/<zsi id>`), for `get_state`.

@@ -117,6 +117,12 @@ def test_a_pending_call_is_cancelled(devnet):
         assert client.pending_calls() == 0
         # The client still answers.
         assert (await client.get_state(b"id/" + bytes(32))) is None
+        # Stopped, it keeps its head and refuses further calls.
+        height = client.head().height
+        client.stop()
+        assert client.head().height >= height
+        with pytest.raises(tiernet_ffi.FfiError.NotStarted):
+            await client.get_state(b"id/" + bytes(32))
 
     asyncio.run(main())
 
