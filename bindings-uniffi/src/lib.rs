@@ -24,9 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tiernet_core::genesis::Genesis;
-use tiernet_core::wire::NetworkId;
-use tiernet_light::{Checkpoint, ClientError, Event, VerifiedHead};
+use tiernet_light::{ClientError, ErrorKind, Event, VerifiedHead};
 
 uniffi::setup_scaffolding!();
 
@@ -62,13 +60,11 @@ pub enum FfiError {
 impl From<ClientError> for FfiError {
     fn from(error: ClientError) -> Self {
         let message = error.to_string();
-        match error {
-            ClientError::Transport(tiernet_light::transport::TransportError::Address { .. }) => {
-                FfiError::BadAddress { message }
-            }
-            ClientError::Checkpoint(_) | ClientError::Build(_) => FfiError::BadCheckpoint { message },
-            ClientError::NotStarted => FfiError::NotStarted { message },
-            _ => FfiError::Network { message },
+        match error.kind() {
+            ErrorKind::BadAddress => FfiError::BadAddress { message },
+            ErrorKind::BadCheckpoint => FfiError::BadCheckpoint { message },
+            ErrorKind::NotStarted => FfiError::NotStarted { message },
+            ErrorKind::Network => FfiError::Network { message },
         }
     }
 }
@@ -195,30 +191,8 @@ impl LightClient {
     /// and connects to `bootstrap` (multiaddrs with `/p2p/<peer id>`).
     #[uniffi::constructor]
     pub fn new(network_id: String, bootstrap: Vec<String>, genesis_json: String) -> Result<Arc<Self>, FfiError> {
-        for addr in &bootstrap {
-            addr.parse::<tiernet_light::transport::Multiaddr>()
-                .map_err(|e| FfiError::BadAddress {
-                    message: format!("{addr:?}: {e}"),
-                })?;
-        }
-        let network = NetworkId::new(&network_id).map_err(|e| FfiError::BadCheckpoint {
-            message: format!("network id {network_id:?}: {}", e.reason),
-        })?;
-        let genesis = Genesis::from_json(&genesis_json).map_err(|e| FfiError::BadCheckpoint {
-            message: format!("genesis: {e}"),
-        })?;
-        if genesis.network != network {
-            return Err(FfiError::BadCheckpoint {
-                message: format!("the genesis is for network {}, not {network}", genesis.network),
-            });
-        }
-        let checkpoint =
-            Checkpoint::genesis(&genesis).map_err(|e| FfiError::BadCheckpoint { message: e.to_string() })?;
-        let inner = tiernet_light::LightClient::builder()
-            .network(network)
-            .bootstrap(bootstrap)
-            .checkpoint(checkpoint)
-            .build()?;
+        let (builder, _) = tiernet_light::LightClient::builder().genesis_json(&network_id, &genesis_json)?;
+        let inner = builder.bootstrap(bootstrap).build()?;
         Ok(Arc::new(Self {
             inner,
             pending: AtomicU64::new(0),

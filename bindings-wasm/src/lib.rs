@@ -29,13 +29,12 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use serde::{Deserialize, Serialize};
-use tiernet_core::genesis::Genesis;
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
 use tiernet_core::tier::{ReputationRecord, TierThresholds, tier_of};
-use tiernet_core::wire::{NetworkId, decode, proto};
+use tiernet_core::wire::{decode, proto};
 use tiernet_light::transport::{Multiaddr, PeerId};
-use tiernet_light::{Checkpoint, ClientError, Event, VerifiedHead};
+use tiernet_light::{ClientError, ErrorKind, Event, VerifiedHead};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -95,38 +94,34 @@ export interface TiernetError extends Error {
 }
 "#;
 
-/// The kinds of `TiernetError`.
+/// The kinds of `TiernetError`: the client's [`ErrorKind`]s plus bad
+/// input from JavaScript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorKind {
-    BadAddress,
-    BadCheckpoint,
+enum Kind {
+    Client(ErrorKind),
     BadInput,
-    Network,
-    NotStarted,
 }
 
 /// A JavaScript `Error` named `TiernetError` with a `kind` property.
-fn error(kind: ErrorKind, message: impl std::fmt::Display) -> JsValue {
+fn error(kind: Kind, message: impl std::fmt::Display) -> JsValue {
+    let kind = match kind {
+        Kind::Client(kind) => format!("{kind:?}"),
+        Kind::BadInput => "BadInput".to_owned(),
+    };
     let error = js_sys::Error::new(&message.to_string());
     error.set_name("TiernetError");
-    let _ = js_sys::Reflect::set(&error, &"kind".into(), &format!("{kind:?}").into());
+    let _ = js_sys::Reflect::set(&error, &"kind".into(), &kind.into());
     error.into()
 }
 
 fn client_error(e: ClientError) -> JsValue {
-    let kind = match &e {
-        ClientError::Build(_) | ClientError::Checkpoint(_) => ErrorKind::BadCheckpoint,
-        ClientError::Transport(tiernet_light::transport::TransportError::Address { .. }) => ErrorKind::BadAddress,
-        ClientError::NotStarted => ErrorKind::NotStarted,
-        _ => ErrorKind::Network,
-    };
-    error(kind, e)
+    error(Kind::Client(e.kind()), e)
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| error(ErrorKind::BadInput, e))
+        .map_err(|e| error(Kind::BadInput, e))
 }
 
 #[derive(Deserialize)]
@@ -294,7 +289,7 @@ fn install_logging(level: Option<&str>) -> Result<(), JsValue> {
         "trace" => tracing::Level::TRACE,
         other => {
             return Err(error(
-                ErrorKind::BadInput,
+                Kind::BadInput,
                 format!("logLevel {other:?}: expected error, warn, info, debug or trace"),
             ));
         }
@@ -319,36 +314,15 @@ impl LightClient {
         #[wasm_bindgen(unchecked_param_type = "LightClientOptions")] options: JsValue,
     ) -> Result<LightClient, JsValue> {
         let options: Options = serde_wasm_bindgen::from_value(options)
-            .map_err(|e| error(ErrorKind::BadInput, format!("LightClient options: {e}")))?;
+            .map_err(|e| error(Kind::BadInput, format!("LightClient options: {e}")))?;
         install_logging(options.log_level.as_deref())?;
         if options.bootstrap.is_empty() {
-            return Err(error(ErrorKind::BadAddress, "no bootstrap address"));
+            return Err(error(Kind::Client(ErrorKind::BadAddress), "no bootstrap address"));
         }
-        for addr in &options.bootstrap {
-            addr.parse::<Multiaddr>()
-                .map_err(|e| error(ErrorKind::BadAddress, format!("{addr:?}: {e}")))?;
-        }
-        let network = NetworkId::new(&options.network_id).map_err(|e| {
-            error(
-                ErrorKind::BadCheckpoint,
-                format!("network id {:?}: {}", options.network_id, e.reason),
-            )
-        })?;
-        let genesis = Genesis::from_json(&options.genesis)
-            .map_err(|e| error(ErrorKind::BadCheckpoint, format!("genesis: {e}")))?;
-        if genesis.network != network {
-            return Err(error(
-                ErrorKind::BadCheckpoint,
-                format!("the genesis is for network {}, not {network}", genesis.network),
-            ));
-        }
-        let checkpoint = Checkpoint::genesis(&genesis).map_err(|e| error(ErrorKind::BadCheckpoint, e))?;
-        let inner = tiernet_light::LightClient::builder()
-            .network(network)
-            .bootstrap(options.bootstrap)
-            .checkpoint(checkpoint)
-            .build()
+        let (builder, genesis) = tiernet_light::LightClient::builder()
+            .genesis_json(&options.network_id, &options.genesis)
             .map_err(client_error)?;
+        let inner = builder.bootstrap(options.bootstrap).build().map_err(client_error)?;
         Ok(Self::with_inner(inner, genesis.thresholds))
     }
 
@@ -463,12 +437,8 @@ pub fn version() -> String {
 
 fn parse_zsi(hex_id: &str) -> Result<ZsiId, JsValue> {
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(hex_id.trim(), &mut bytes).map_err(|e| {
-        error(
-            ErrorKind::BadInput,
-            format!("a ZSI id is 64 hex digits ({hex_id:?}: {e})"),
-        )
-    })?;
+    hex::decode_to_slice(hex_id.trim(), &mut bytes)
+        .map_err(|e| error(Kind::BadInput, format!("a ZSI id is 64 hex digits ({hex_id:?}: {e})")))?;
     Ok(ZsiId(Hash32(bytes)))
 }
 
@@ -482,7 +452,7 @@ fn identity_info(
     // Proven bytes that do not decode mean the chain's rules changed under us.
     let record = decode::<proto::IdentityRecord>(bytes).map_err(|e| {
         error(
-            ErrorKind::Network,
+            Kind::Client(ErrorKind::Network),
             format!("the proven identity record does not decode: {e}"),
         )
     })?;

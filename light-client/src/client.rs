@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId};
+use tiernet_core::genesis::Genesis;
 use tiernet_core::wire::NetworkId;
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 use tokio::sync::broadcast;
@@ -50,6 +51,36 @@ pub enum ClientError {
     /// `start` was not called (or the client has stopped).
     #[error("the client is not started")]
     NotStarted,
+}
+
+/// The few kinds of [`ClientError`] a caller acts on differently; the
+/// bindings (uniffi, wasm) flatten errors into these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A bootstrap address cannot be used.
+    BadAddress,
+    /// The network id, genesis or checkpoint is unusable (or the builder
+    /// lacks one).
+    BadCheckpoint,
+    /// No verified answer from the network.
+    Network,
+    /// `start` was not called, or the client was stopped.
+    NotStarted,
+}
+
+impl ClientError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ClientError::Transport(TransportError::Address { .. }) => ErrorKind::BadAddress,
+            ClientError::Build(_) | ClientError::Checkpoint(_) => ErrorKind::BadCheckpoint,
+            ClientError::NotStarted => ErrorKind::NotStarted,
+            ClientError::Transport(_)
+            | ClientError::NoPeers(_)
+            | ClientError::Exhausted { .. }
+            | ClientError::Snapshot(_) => ErrorKind::Network,
+        }
+    }
 }
 
 impl From<tiernet_core::verify::VerifyError> for ClientError {
@@ -104,6 +135,23 @@ impl LightClientBuilder {
         self
     }
 
+    /// Starts from the genesis in `genesis_json`, which must be for
+    /// `network_id`: sets the network and the checkpoint, and returns the
+    /// genesis too (its tier thresholds, for reading tiers from state).
+    pub fn genesis_json(self, network_id: &str, genesis_json: &str) -> Result<(Self, Genesis), ClientError> {
+        let network = NetworkId::new(network_id)
+            .map_err(|e| ClientError::Checkpoint(format!("network id {network_id:?}: {}", e.reason)))?;
+        let genesis = Genesis::from_json(genesis_json).map_err(|e| ClientError::Checkpoint(format!("genesis: {e}")))?;
+        if genesis.network != network {
+            return Err(ClientError::Checkpoint(format!(
+                "the genesis is for network {}, not {network}",
+                genesis.network
+            )));
+        }
+        let checkpoint = Checkpoint::genesis(&genesis)?;
+        Ok((self.network(network).checkpoint(checkpoint), genesis))
+    }
+
     /// A transport of the caller's (the default is [`Libp2pTransport`]
     /// over the bootstrap addresses, started by [`LightClient::start`]).
     pub fn transport(mut self, transport: Box<dyn Transport>) -> Self {
@@ -111,9 +159,16 @@ impl LightClientBuilder {
         self
     }
 
-    /// The client, not yet connected.
+    /// The client, not yet connected; every bootstrap address is parsed
+    /// here.
     pub fn build(self) -> Result<LightClient, ClientError> {
         let network = self.network.ok_or(ClientError::Build("no network id"))?;
+        for address in &self.bootstrap {
+            address.parse::<Multiaddr>().map_err(|e| TransportError::Address {
+                address: address.clone(),
+                reason: e.to_string(),
+            })?;
+        }
         let checkpoint = self
             .checkpoint
             .ok_or(ClientError::Build("no checkpoint: trust must start somewhere"))?;

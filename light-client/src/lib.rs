@@ -40,5 +40,5 @@ pub mod sync;
 pub mod testing;
 pub mod transport;
 
-pub use client::{ClientError, LightClient, LightClientBuilder, ProvenValue};
+pub use client::{ClientError, ErrorKind, LightClient, LightClientBuilder, ProvenValue};
 pub use sync::{Checkpoint, Event, VerifiedHead};
