@@ -16,6 +16,10 @@
 //!    from the registry (a slashed or unregistered identity is TL0);
 //! 6. **freshness and replay** for heartbeats.
 //!
+//! Cheap state checks come before signatures: a message outside its
+//! height window around our head ([`Windows`]) or a heartbeat outside the
+//! clock skew is dropped before any signature is verified.
+//!
 //! | topic | payload | author | key | admission |
 //! |---|---|---|---|---|
 //! | `blocks` | proposal | validator (proposer) | consensus | TL3 + in set |
@@ -28,10 +32,28 @@
 //! | `meta` | heartbeat without ZSI | observer (the gossipsub source) | none | TL0, observer rate class |
 //! | `meta` | uptime attestation | registered witness | identity | any tier |
 //!
-//! A [`Verdict::Reject`] is the sender's fault: report it `Reject` to
-//! gossipsub and count [`RejectReason::peer_event`] against the propagation
-//! source. A [`Verdict::Ignore`] is not (a duplicate, a block signed by a
-//! validator set we do not hold): report `Ignore`, no penalty.
+//! ## Who pays
+//!
+//! A [`Verdict::Reject`] is the propagation source's fault: report it
+//! `Reject` to gossipsub and count [`RejectReason::peer_event`] against the
+//! source. It is returned **only** for content that is invalid for every
+//! receiver at every time: undecodable or non-canonical bytes, another
+//! network, a bad signature by a key we hold, a certificate whose
+//! signatures do not verify, a block body that contradicts its header.
+//!
+//! Everything that depends on the receiver's clock or state is a
+//! [`Verdict::Ignore`] and costs no one: a time outside our skew, a height
+//! outside our window, a sequence we have already seen, an author we do not
+//! know (yet), a tier or validator-set membership that differs from the
+//! relay's view (a registration or a slashing a block ago), a certificate
+//! signed by a set we do not hold or short of power in ours. An honest
+//! relay validated the message against its own state and cannot know what
+//! the next hop thinks.
+//!
+//! The one exception is a message the propagation source published itself
+//! ([`MessageSource::relay_published`]: it is the message's signed
+//! GossipSub source, not a forwarder): an unknown or unauthorised author is
+//! then its own doing, and a `Reject`.
 //!
 //! What this module does *not* check, because it belongs to other layers:
 //! the propagation source's own tier (the node knows its peers' standings),
@@ -68,11 +90,62 @@ pub struct GossipContext<'a, R: IdentityRegistry> {
     pub validators: &'a chain::ValidatorSet,
     /// The publish policy.
     pub policy: &'a AdmissionPolicy,
+    /// The height of our last decided block (0 at genesis): the centre of
+    /// every height window.
+    pub head_height: u64,
+    /// The height windows around `head_height`.
+    pub windows: Windows,
     /// Now, in ms since the Unix epoch.
     pub now_ms: u64,
     /// How far a heartbeat's `time_ms` (or a vote rebroadcast's
     /// `rebroadcast_ms`) may be from `now_ms`, either way.
     pub max_clock_skew_ms: u64,
+}
+
+/// How far from our head each kind of message may be.
+///
+/// Below a window a message is old: dropped cheaply (before any signature
+/// check) as [`IgnoreReason::Old`], so an authentic old block, vote or
+/// announcement cannot be re-injected as new work. Above it, a message is
+/// of no use yet; once its signature verifies it is ignored as
+/// [`IgnoreReason::Ahead`], which tells the node it is behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Votes (and polka and round certificates) this far below the height
+    /// being decided are still taken: the double-sign detector compares
+    /// recent heights.
+    pub votes_behind: u64,
+    /// Evidence this far below the height being decided is still taken.
+    pub evidence_behind: u64,
+    /// Snapshot announcements of a manifest this far below our head.
+    pub snapshots_behind: u64,
+    /// Uptime attestations whose window ended this far below our head.
+    pub attestations_behind: u64,
+    /// Proof envelopes this far from our head, either way.
+    pub proofs_around: u64,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Self {
+            votes_behind: 16,
+            evidence_behind: 64,
+            snapshots_behind: 1024,
+            attestations_behind: 3600,
+            proofs_around: 600,
+        }
+    }
+}
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageSource<'a> {
+    /// The gossipsub `source` field: the original publisher's PeerId bytes
+    /// (signed by it; not the forwarding peer). Keys observer heartbeats.
+    pub publisher: &'a [u8],
+    /// Whether the propagation source (the peer that handed us the message)
+    /// is its publisher, rather than a forwarder.
+    pub relay_published: bool,
 }
 
 /// Who a message is from, as far as its signatures prove.
@@ -211,8 +284,9 @@ pub enum RejectReason {
         /// The message's (truncated to 64 characters).
         found: String,
     },
-    /// An author we have no record of (not registered, and for `blocks` and
-    /// `votes` not in the validator set either).
+    /// An author we have no record of, in a message its relay published
+    /// itself (relayed by anyone else, this is an
+    /// [`IgnoreReason::UnknownAuthor`]).
     #[error("author {0} is not registered")]
     UnknownAuthor(ZsiId),
     /// The author's signature does not verify.
@@ -223,7 +297,9 @@ pub enum RejectReason {
         /// The claimed author.
         author: ZsiId,
     },
-    /// The author may not publish on this topic.
+    /// The author may not publish on this topic, and the peer that sent it
+    /// to us published it itself (relayed by anyone else, this is an
+    /// [`IgnoreReason::Unauthorised`]).
     #[error("{} may not publish: {reason}", show_author(.author))]
     Unauthorised {
         /// The author (`None`: an observer). For a proposal or vote by a
@@ -233,28 +309,10 @@ pub enum RejectReason {
         /// Why not.
         reason: DenyReason,
     },
-    /// A certificate (or evidence) that does not verify, or not with enough power.
+    /// A certificate (or evidence) whose signatures or structure are wrong
+    /// for any validator set.
     #[error("certificate: {0}")]
     BadCertificate(CertificateError),
-    /// A heartbeat or a vote rebroadcast whose time is too far from ours.
-    #[error("time {time_ms} is more than {max_skew_ms} ms from now ({now_ms})")]
-    Stale {
-        /// The message's time.
-        time_ms: u64,
-        /// Our time.
-        now_ms: u64,
-        /// The tolerance.
-        max_skew_ms: u64,
-    },
-    /// A heartbeat sequence number at or below the last accepted one from
-    /// the same author (with different content).
-    #[error("sequence {sequence} is not above the last accepted {last}")]
-    Replay {
-        /// The message's sequence number.
-        sequence: u64,
-        /// The last accepted from this author.
-        last: u64,
-    },
     /// A block whose body contradicts its header.
     #[error("block: {0}")]
     BadBlock(&'static str),
@@ -277,8 +335,6 @@ impl RejectReason {
             RejectReason::BadSignature { .. } => "bad_signature",
             RejectReason::Unauthorised { .. } => "unauthorised",
             RejectReason::BadCertificate(_) => "bad_certificate",
-            RejectReason::Stale { .. } => "stale",
-            RejectReason::Replay { .. } => "replay",
             RejectReason::BadBlock(_) => "bad_block",
         }
     }
@@ -287,7 +343,6 @@ impl RejectReason {
     pub const fn peer_event(&self) -> PeerEvent {
         match self {
             RejectReason::Unauthorised { .. } => PeerEvent::UnauthorisedPublish,
-            RejectReason::Replay { .. } => PeerEvent::Replay,
             _ => PeerEvent::InvalidMessage,
         }
     }
@@ -314,6 +369,63 @@ pub enum IgnoreReason {
     /// longer than [`MAX_SOURCE_LEN`]): its sequence cannot be tracked.
     #[error("observer heartbeat without a usable source")]
     Unattributable,
+    /// A heartbeat or vote rebroadcast whose time is too far from our clock.
+    #[error("time {time_ms} is more than {max_skew_ms} ms from now ({now_ms})")]
+    Stale {
+        /// The message's time.
+        time_ms: u64,
+        /// Our time.
+        now_ms: u64,
+        /// The tolerance.
+        max_skew_ms: u64,
+    },
+    /// A heartbeat sequence number at or below the last accepted one from
+    /// the same author (with different content).
+    #[error("sequence {sequence} is not above the last accepted {last}")]
+    Replay {
+        /// The message's sequence number.
+        sequence: u64,
+        /// The last accepted from this author.
+        last: u64,
+    },
+    /// An author not in our registry (it may be registered in a block we do
+    /// not have yet).
+    #[error("author {0} is not registered here")]
+    UnknownAuthor(ZsiId),
+    /// An author whose tier or set membership here does not allow the
+    /// topic, relayed by someone else (whose view may differ).
+    #[error("{} may not publish here: {reason}", show_author(.author))]
+    Unauthorised {
+        /// The author.
+        author: Option<ZsiId>,
+        /// Why not.
+        reason: DenyReason,
+    },
+    /// A certificate or evidence that fails against *our* validator set only
+    /// (an unknown validator, too little power, more signers than our set
+    /// has): another set may make it valid.
+    #[error("certificate does not verify against our validator set: {0}")]
+    NotOurSet(CertificateError),
+    /// Below the kind's height window around our head: old.
+    #[error("height {height} is below our window (from {low})")]
+    Old {
+        /// The message's height.
+        height: u64,
+        /// The lowest height taken.
+        low: u64,
+    },
+    /// Above the kind's height window: authentic (its signatures verified)
+    /// but of no use until we catch up.
+    #[error("height {height} is ahead of our window (up to {high})")]
+    Ahead {
+        /// The message's height.
+        height: u64,
+        /// The highest height taken.
+        high: u64,
+        /// The height it shows to be finalized already: its own for a
+        /// finalized block, the one below for a proposal or a vote.
+        finalized: u64,
+    },
 }
 
 impl IgnoreReason {
@@ -323,6 +435,13 @@ impl IgnoreReason {
             IgnoreReason::Duplicate { .. } => "duplicate",
             IgnoreReason::UnknownValidatorSet { .. } => "unknown_validator_set",
             IgnoreReason::Unattributable => "unattributable",
+            IgnoreReason::Stale { .. } => "stale",
+            IgnoreReason::Replay { .. } => "replay",
+            IgnoreReason::UnknownAuthor(_) => "unknown_author",
+            IgnoreReason::Unauthorised { .. } => "unauthorised_relayed",
+            IgnoreReason::NotOurSet(_) => "not_our_set",
+            IgnoreReason::Old { .. } => "old",
+            IgnoreReason::Ahead { .. } => "ahead",
         }
     }
 }
@@ -345,8 +464,15 @@ impl From<IgnoreReason> for Refusal {
 }
 
 impl From<CertificateError> for Refusal {
+    /// A certificate error is the sender's fault unless another validator
+    /// set could make the certificate valid.
     fn from(error: CertificateError) -> Self {
-        Refusal::Reject(RejectReason::BadCertificate(error))
+        match error {
+            CertificateError::InsufficientPower { .. }
+            | CertificateError::UnknownValidator { .. }
+            | CertificateError::TooManySignatures { .. } => Refusal::Ignore(IgnoreReason::NotOurSet(error)),
+            error => Refusal::Reject(RejectReason::BadCertificate(error)),
+        }
     }
 }
 
@@ -361,24 +487,25 @@ struct Admitted {
 
 /// Validates one gossip message.
 ///
-/// `source` is the gossipsub message source (the original publisher's
-/// PeerId bytes, not the forwarding peer): it keys the replay state of
-/// observer heartbeats, which carry no ZSI. Messages with a ZSI are keyed by
-/// it, so a heartbeat cannot be replayed through another source.
+/// `source` says who published it (the gossipsub source, which keys the
+/// replay state of observer heartbeats: they carry no ZSI) and which ZSI
+/// the peer that handed it to us proved in its handshake. Messages with a
+/// ZSI are keyed by it, so a heartbeat cannot be replayed through another
+/// source.
 ///
 /// `replay` is updated only when a heartbeat is accepted.
 pub fn validate<R: IdentityRegistry>(
     topic: Topic,
     data: &[u8],
-    source: &[u8],
+    source: &MessageSource<'_>,
     ctx: &GossipContext<'_, R>,
     replay: &mut ReplayGuard,
 ) -> Verdict {
     let result = match topic {
-        Topic::Blocks => decoded(data).and_then(|m| blocks(&m, ctx).map(|a| (a, Payload::Blocks(m)))),
-        Topic::Votes => decoded(data).and_then(|m| votes(&m, ctx).map(|a| (a, Payload::Votes(m)))),
-        Topic::Proofs => decoded(data).and_then(|m| proofs(&m, ctx).map(|a| (a, Payload::Proofs(m)))),
-        Topic::Snapshots => decoded(data).and_then(|m| snapshots(&m, ctx).map(|a| (a, Payload::Snapshots(m)))),
+        Topic::Blocks => decoded(data).and_then(|m| blocks(&m, source, ctx).map(|a| (a, Payload::Blocks(m)))),
+        Topic::Votes => decoded(data).and_then(|m| votes(&m, source, ctx).map(|a| (a, Payload::Votes(m)))),
+        Topic::Proofs => decoded(data).and_then(|m| proofs(&m, source, ctx).map(|a| (a, Payload::Proofs(m)))),
+        Topic::Snapshots => decoded(data).and_then(|m| snapshots(&m, source, ctx).map(|a| (a, Payload::Snapshots(m)))),
         Topic::Meta => decoded(data).and_then(|m| meta(&m, source, ctx, replay).map(|a| (a, Payload::Meta(m)))),
     };
     match result {
@@ -431,20 +558,101 @@ fn network<R: IdentityRegistry>(found: &str, ctx: &GossipContext<'_, R>) -> Chec
     Ok(())
 }
 
+/// Where a height stands against the window `[low, high]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Inside,
+    Ahead { height: u64, high: u64 },
+}
+
+/// Whether a height is that of a finalized block or of one being decided.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Finalized,
+    Deciding,
+}
+
+/// Old (below `low`) is refused at once, before any signature check;
+/// ahead (above `high`) is noted, to be ignored once the signatures verify.
+fn window(height: u64, low: u64, high: u64) -> Check<Position> {
+    if height < low {
+        return Err(IgnoreReason::Old { height, low }.into());
+    }
+    if height > high {
+        return Ok(Position::Ahead { height, high });
+    }
+    Ok(Position::Inside)
+}
+
+/// After the signatures verified: an authentic message ahead of our window.
+fn inside(position: Position, stage: Stage, admitted: Admitted) -> Check<Admitted> {
+    match position {
+        Position::Inside => Ok(admitted),
+        Position::Ahead { height, high } => Err(IgnoreReason::Ahead {
+            height,
+            high,
+            finalized: match stage {
+                Stage::Finalized => height,
+                Stage::Deciding => height.saturating_sub(1),
+            },
+        }
+        .into()),
+    }
+}
+
+/// The height being decided: one above our head.
+fn live<R: IdentityRegistry>(ctx: &GossipContext<'_, R>) -> u64 {
+    ctx.head_height.saturating_add(1)
+}
+
+/// Votes, polkas and round certificates: from `votes_behind` below the live
+/// height to the one after it (core buffers the next height's votes).
+fn vote_window<R: IdentityRegistry>(height: u64, ctx: &GossipContext<'_, R>) -> Check<Position> {
+    let live = live(ctx);
+    window(
+        height,
+        live.saturating_sub(ctx.windows.votes_behind),
+        live.saturating_add(1),
+    )
+}
+
 fn tier<R: IdentityRegistry>(id: &ZsiId, ctx: &GossipContext<'_, R>) -> Tier {
     tier_of(ctx.registry.lookup(id).map(|r| &r.reputation), ctx.thresholds)
 }
 
-fn registered<'r, R: IdentityRegistry>(id: &ZsiId, ctx: &GossipContext<'r, R>) -> Check<&'r RegisteredIdentity> {
-    ctx.registry
-        .lookup(id)
-        .ok_or(Refusal::Reject(RejectReason::UnknownAuthor(*id)))
+fn registered<'r, R: IdentityRegistry>(
+    id: &ZsiId,
+    source: &MessageSource<'_>,
+    ctx: &GossipContext<'r, R>,
+) -> Check<&'r RegisteredIdentity> {
+    ctx.registry.lookup(id).ok_or_else(|| unknown(*id, source))
+}
+
+/// An author not in our registry: the sender's fault only when it published
+/// the message itself.
+fn unknown(id: ZsiId, source: &MessageSource<'_>) -> Refusal {
+    if source.relay_published {
+        Refusal::Reject(RejectReason::UnknownAuthor(id))
+    } else {
+        Refusal::Ignore(IgnoreReason::UnknownAuthor(id))
+    }
+}
+
+/// A denied publish: the sender's fault only when it published the message
+/// itself.
+fn denied(author: Option<ZsiId>, reason: DenyReason, source: &MessageSource<'_>) -> Refusal {
+    if source.relay_published {
+        Refusal::Reject(RejectReason::Unauthorised { author, reason })
+    } else {
+        Refusal::Ignore(IgnoreReason::Unauthorised { author, reason })
+    }
 }
 
 fn admit<R: IdentityRegistry>(
     topic: Topic,
     author: Option<ZsiId>,
     tier: Tier,
+    source: &MessageSource<'_>,
     ctx: &GossipContext<'_, R>,
 ) -> Check<Admitted> {
     let in_validator_set = author.is_some_and(|id| ctx.validators.contains(&id));
@@ -454,7 +662,7 @@ fn admit<R: IdentityRegistry>(
             tier,
             rate_class,
         }),
-        Decision::Deny(reason) => Err(Refusal::Reject(RejectReason::Unauthorised { author, reason })),
+        Decision::Deny(reason) => Err(denied(author, reason, source)),
     }
 }
 
@@ -465,15 +673,16 @@ fn consensus_message<R: IdentityRegistry, M: SignedMessage>(
     what: &'static str,
     message: &M,
     author: ZsiId,
+    source: &MessageSource<'_>,
     ctx: &GossipContext<'_, R>,
 ) -> Check<Admitted> {
     let tier = tier(&author, ctx);
     let Some(member) = ctx.validators.get(&author) else {
         if ctx.registry.lookup(&author).is_none() {
-            return Err(RejectReason::UnknownAuthor(author).into());
+            return Err(unknown(author, source));
         }
-        // Registered but not a member: there is no consensus key to check
-        // a signature with, and no right to publish here either way.
+        // Registered but not a member here: there is no consensus key to
+        // check a signature with, and no right to publish with our set.
         let reason = match ctx.policy.may_publish(
             topic,
             Publisher {
@@ -484,16 +693,12 @@ fn consensus_message<R: IdentityRegistry, M: SignedMessage>(
             Decision::Deny(reason) => reason,
             Decision::Allow(_) => DenyReason::NotInValidatorSet,
         };
-        return Err(RejectReason::Unauthorised {
-            author: Some(author),
-            reason,
-        }
-        .into());
+        return Err(denied(Some(author), reason, source));
     };
     message
         .verify_with(member.consensus_key)
         .map_err(|_| RejectReason::BadSignature { what, author })?;
-    admit(topic, Some(author), tier, ctx)
+    admit(topic, Some(author), tier, source, ctx)
 }
 
 fn certified<R: IdentityRegistry>(topic: Topic, signers: usize, ctx: &GossipContext<'_, R>) -> Admitted {
@@ -504,7 +709,11 @@ fn certified<R: IdentityRegistry>(topic: Topic, signers: usize, ctx: &GossipCont
     }
 }
 
-fn blocks<R: IdentityRegistry>(m: &proto::BlocksMessage, ctx: &GossipContext<'_, R>) -> Check<Admitted> {
+fn blocks<R: IdentityRegistry>(
+    m: &proto::BlocksMessage,
+    source: &MessageSource<'_>,
+    ctx: &GossipContext<'_, R>,
+) -> Check<Admitted> {
     const NAME: &str = "BlocksMessage";
     match &m.kind {
         Some(blocks_message::Kind::Proposal(p)) => {
@@ -515,8 +724,12 @@ fn blocks<R: IdentityRegistry>(m: &proto::BlocksMessage, ctx: &GossipContext<'_,
                 .and_then(|b| b.header.as_ref())
                 .ok_or_else(|| missing(NAME, "proposal.block.header"))?;
             network(&header.network_id, ctx)?;
+            // The live height, or the next one (kept until its parent is decided).
+            let live = live(ctx);
+            let position = window(p.height, live, live.saturating_add(1))?;
             let proposer = zsi(&p.proposer, NAME, "proposal.proposer")?;
-            consensus_message(Topic::Blocks, "proposal", p, proposer, ctx)
+            let admitted = consensus_message(Topic::Blocks, "proposal", p, proposer, source, ctx)?;
+            inside(position, Stage::Deciding, admitted)
         }
         Some(blocks_message::Kind::Finalized(f)) => finalized(f, ctx),
         None => Err(missing(NAME, "kind")),
@@ -532,6 +745,8 @@ fn finalized<R: IdentityRegistry>(f: &proto::FinalizedBlock, ctx: &GossipContext
         .ok_or_else(|| missing(NAME, "finalized.block.header"))?;
     let commit = f.commit.as_ref().ok_or_else(|| missing(NAME, "finalized.commit"))?;
     network(&header.network_id, ctx)?;
+    // Our head (relayed on for light clients that follow `blocks`) or the next block.
+    let position = window(header.height, ctx.head_height, ctx.head_height.saturating_add(1))?;
     // Internal consistency first: these are the sender's fault whatever the set.
     let hash = header_hash(header);
     if commit.block_hash.as_slice() != hash.as_bytes() {
@@ -564,52 +779,107 @@ fn finalized<R: IdentityRegistry>(f: &proto::FinalizedBlock, ctx: &GossipContext
         let validators_hash = Hash32::from_slice(&header.validators_hash).unwrap_or_default();
         return Err(IgnoreReason::UnknownValidatorSet { validators_hash }.into());
     }
-    let summary = chain::verify_commit(commit, ctx.validators, ctx.network)?;
-    Ok(certified(Topic::Blocks, summary.signers.len(), ctx))
+    // The header names the set and it is ours: every certificate error is
+    // the block's own, whoever checks it.
+    let summary = chain::verify_commit(commit, ctx.validators, ctx.network)
+        .map_err(|e| Refusal::Reject(RejectReason::BadCertificate(e)))?;
+    inside(
+        position,
+        Stage::Finalized,
+        certified(Topic::Blocks, summary.signers.len(), ctx),
+    )
 }
 
-fn votes<R: IdentityRegistry>(m: &proto::VotesMessage, ctx: &GossipContext<'_, R>) -> Check<Admitted> {
+fn votes<R: IdentityRegistry>(
+    m: &proto::VotesMessage,
+    source: &MessageSource<'_>,
+    ctx: &GossipContext<'_, R>,
+) -> Check<Admitted> {
     const NAME: &str = "VotesMessage";
-    if m.rebroadcast_ms != 0 {
-        fresh(m.rebroadcast_ms, ctx)?;
-    }
     match &m.kind {
         Some(votes_message::Kind::Vote(v)) => {
             network(&v.network_id, ctx)?;
+            let position = vote_window(v.height, ctx)?;
+            if m.rebroadcast_ms != 0 {
+                fresh(m.rebroadcast_ms, ctx)?;
+            }
             let voter = zsi(&v.validator, NAME, "vote.validator")?;
-            consensus_message(Topic::Votes, "vote", v, voter, ctx)
+            let admitted = consensus_message(Topic::Votes, "vote", v, voter, source, ctx)?;
+            if m.rebroadcast_ms != 0
+                && let Some(member) = ctx.validators.get(&voter)
+            {
+                // Only the voter may re-stamp its vote.
+                m.verify_with(member.consensus_key)
+                    .map_err(|_| RejectReason::BadSignature {
+                        what: "vote rebroadcast",
+                        author: voter,
+                    })?;
+            }
+            inside(position, Stage::Deciding, admitted)
         }
         Some(votes_message::Kind::Polka(c)) => {
+            let position = vote_window(c.height, ctx)?;
             let summary = chain::verify_polka(c, ctx.validators, ctx.network)?;
-            Ok(certified(Topic::Votes, summary.signers.len(), ctx))
+            inside(
+                position,
+                Stage::Deciding,
+                certified(Topic::Votes, summary.signers.len(), ctx),
+            )
         }
         Some(votes_message::Kind::RoundCertificate(c)) => {
+            let position = vote_window(c.height, ctx)?;
             let summary = chain::verify_round_certificate(c, ctx.validators, ctx.network)?;
-            Ok(certified(Topic::Votes, summary.signers.len(), ctx))
+            inside(
+                position,
+                Stage::Deciding,
+                certified(Topic::Votes, summary.signers.len(), ctx),
+            )
         }
         Some(votes_message::Kind::Evidence(e)) => {
+            let height = e.first.as_ref().map_or(0, |v| v.height);
+            let live = live(ctx);
+            let position = window(
+                height,
+                live.saturating_sub(ctx.windows.evidence_behind),
+                live.saturating_add(1),
+            )?;
             chain::verify_evidence(e, ctx.validators, ctx.network)?;
-            Ok(certified(Topic::Votes, 1, ctx))
+            inside(position, Stage::Deciding, certified(Topic::Votes, 1, ctx))
         }
         None => Err(missing(NAME, "kind")),
     }
 }
 
-fn proofs<R: IdentityRegistry>(m: &proto::ProofsMessage, ctx: &GossipContext<'_, R>) -> Check<Admitted> {
+fn proofs<R: IdentityRegistry>(
+    m: &proto::ProofsMessage,
+    source: &MessageSource<'_>,
+    ctx: &GossipContext<'_, R>,
+) -> Check<Admitted> {
     const NAME: &str = "ProofsMessage";
     let envelope = m.envelope.as_ref().ok_or_else(|| missing(NAME, "envelope"))?;
+    let around = ctx.windows.proofs_around;
+    let position = window(
+        envelope.height,
+        ctx.head_height.saturating_sub(around),
+        ctx.head_height.saturating_add(around),
+    )?;
     let submitter = zsi(&envelope.submitter, NAME, "envelope.submitter")?;
-    let identity = registered(&submitter, ctx)?;
+    let identity = registered(&submitter, source, ctx)?;
     envelope
         .verify_with(&identity.public.identity_key)
         .map_err(|_| RejectReason::BadSignature {
             what: "proof envelope",
             author: submitter,
         })?;
-    admit(Topic::Proofs, Some(submitter), tier(&submitter, ctx), ctx)
+    let admitted = admit(Topic::Proofs, Some(submitter), tier(&submitter, ctx), source, ctx)?;
+    inside(position, Stage::Deciding, admitted)
 }
 
-fn snapshots<R: IdentityRegistry>(m: &proto::SnapshotsMessage, ctx: &GossipContext<'_, R>) -> Check<Admitted> {
+fn snapshots<R: IdentityRegistry>(
+    m: &proto::SnapshotsMessage,
+    source: &MessageSource<'_>,
+    ctx: &GossipContext<'_, R>,
+) -> Check<Admitted> {
     const NAME: &str = "SnapshotsMessage";
     let announcement = m.announcement.as_ref().ok_or_else(|| missing(NAME, "announcement"))?;
     let manifest = announcement
@@ -617,20 +887,26 @@ fn snapshots<R: IdentityRegistry>(m: &proto::SnapshotsMessage, ctx: &GossipConte
         .as_ref()
         .ok_or_else(|| missing(NAME, "announcement.manifest"))?;
     network(&manifest.network_id, ctx)?;
+    let position = window(
+        manifest.height,
+        ctx.head_height.saturating_sub(ctx.windows.snapshots_behind),
+        ctx.head_height.saturating_add(1),
+    )?;
     let announcer = zsi(&announcement.announcer, NAME, "announcement.announcer")?;
-    let identity = registered(&announcer, ctx)?;
+    let identity = registered(&announcer, source, ctx)?;
     announcement
         .verify_with(&identity.public.identity_key)
         .map_err(|_| RejectReason::BadSignature {
             what: "snapshot announcement",
             author: announcer,
         })?;
-    admit(Topic::Snapshots, Some(announcer), tier(&announcer, ctx), ctx)
+    let admitted = admit(Topic::Snapshots, Some(announcer), tier(&announcer, ctx), source, ctx)?;
+    inside(position, Stage::Deciding, admitted)
 }
 
 fn meta<R: IdentityRegistry>(
     m: &proto::MetaMessage,
-    source: &[u8],
+    source: &MessageSource<'_>,
     ctx: &GossipContext<'_, R>,
     replay: &mut ReplayGuard,
 ) -> Check<Admitted> {
@@ -641,25 +917,32 @@ fn meta<R: IdentityRegistry>(
             let claim = a.claim.as_ref().ok_or_else(|| missing(NAME, "attestation.claim"))?;
             let witness = a.witness.as_ref().ok_or_else(|| missing(NAME, "attestation.witness"))?;
             network(&claim.network_id, ctx)?;
+            let position = window(
+                claim.to_height,
+                ctx.head_height.saturating_sub(ctx.windows.attestations_behind),
+                ctx.head_height.saturating_add(1),
+            )?;
             let witness_id = zsi(&witness.witness, NAME, "attestation.witness.witness")?;
-            let identity = registered(&witness_id, ctx)?;
+            let identity = registered(&witness_id, source, ctx)?;
             verify_uptime_witness(claim, witness, &identity.public.identity_key).map_err(|_| {
                 RejectReason::BadSignature {
                     what: "uptime witness",
                     author: witness_id,
                 }
             })?;
-            admit(Topic::Meta, Some(witness_id), tier(&witness_id, ctx), ctx)
+            let admitted = admit(Topic::Meta, Some(witness_id), tier(&witness_id, ctx), source, ctx)?;
+            inside(position, Stage::Deciding, admitted)
         }
         None => Err(missing(NAME, "kind")),
     }
 }
 
 /// `time_ms` is within the clock skew of now (replay protection for
-/// messages that carry a send time).
+/// messages that carry a send time). Outside it, the message is ignored:
+/// whether it is fresh depends on our clock, not on the message alone.
 fn fresh<R: IdentityRegistry>(time_ms: u64, ctx: &GossipContext<'_, R>) -> Check<()> {
     if time_ms.abs_diff(ctx.now_ms) > ctx.max_clock_skew_ms {
-        return Err(RejectReason::Stale {
+        return Err(IgnoreReason::Stale {
             time_ms,
             now_ms: ctx.now_ms,
             max_skew_ms: ctx.max_clock_skew_ms,
@@ -671,37 +954,39 @@ fn fresh<R: IdentityRegistry>(time_ms: u64, ctx: &GossipContext<'_, R>) -> Check
 
 fn heartbeat<R: IdentityRegistry>(
     hb: &proto::Heartbeat,
-    source: &[u8],
+    source: &MessageSource<'_>,
     ctx: &GossipContext<'_, R>,
     replay: &mut ReplayGuard,
 ) -> Check<Admitted> {
     network(&hb.network_id, ctx)?;
     fresh(hb.time_ms, ctx)?;
     let (key, admitted) = if hb.zsi_id.is_empty() {
-        if source.is_empty() || source.len() > MAX_SOURCE_LEN {
+        if source.publisher.is_empty() || source.publisher.len() > MAX_SOURCE_LEN {
             return Err(IgnoreReason::Unattributable.into());
         }
-        let admitted = admit(Topic::Meta, None, Tier::TL0, ctx)?;
-        (ReplayKey::Source(source.to_vec()), admitted)
+        let admitted = admit(Topic::Meta, None, Tier::TL0, source, ctx)?;
+        (ReplayKey::Source(source.publisher.to_vec()), admitted)
     } else {
         let author = zsi(&hb.zsi_id, "MetaMessage", "heartbeat.zsi_id")?;
-        let identity = registered(&author, ctx)?;
+        let identity = registered(&author, source, ctx)?;
         hb.verify_with(&identity.public.identity_key)
             .map_err(|_| RejectReason::BadSignature {
                 what: "heartbeat",
                 author,
             })?;
-        let admitted = admit(Topic::Meta, Some(author), tier(&author, ctx), ctx)?;
+        let admitted = admit(Topic::Meta, Some(author), tier(&author, ctx), source, ctx)?;
         (ReplayKey::Zsi(author), admitted)
     };
-    // The canonical re-encoding: unknown fields are gone, so the same
-    // heartbeat always has the same fingerprint.
+    // Decoding accepts only the canonical encoding, so the same heartbeat
+    // always has the same fingerprint.
     let fingerprint = message_id(&encode(hb));
     replay
         .check_heartbeat(&key, hb.sequence, &fingerprint, ctx.now_ms)
         .map_err(|e| match e {
-            ReplayError::Duplicate { sequence } => Refusal::Ignore(IgnoreReason::Duplicate { sequence }),
-            ReplayError::Replay { sequence, last } => Refusal::Reject(RejectReason::Replay { sequence, last }),
+            ReplayError::Duplicate { sequence } => IgnoreReason::Duplicate { sequence },
+            // Which sequence we saw last is our state: a relay may not have
+            // seen the newer one.
+            ReplayError::Replay { sequence, last } => IgnoreReason::Replay { sequence, last },
         })?;
     Ok(admitted)
 }

@@ -50,6 +50,10 @@ pub mod tags {
     /// A block's `proofs_root`: the leaf count and the tree root.
     pub const PROOFS_ROOT: &str = "tiernet/proofs-root/v1";
 
+    /// A vote rebroadcast: the voter's signature over the whole
+    /// `VotesMessage` with its send time, so no third party can re-stamp it.
+    pub const VOTE_REBROADCAST: &str = "tiernet/vote-rebroadcast/v1";
+
     /// All tags, for uniqueness checks.
     pub const ALL: &[&str] = &[
         HEADER,
@@ -71,6 +75,7 @@ pub mod tags {
         PROOFS_LEAF,
         PROOFS_NODE,
         PROOFS_ROOT,
+        VOTE_REBROADCAST,
     ];
 }
 

@@ -18,6 +18,7 @@
 //! | [`reputation`] | local peer score: events, decay, ban windows, gossipsub application score |
 //! | [`chain`] | checked validator sets, quorum math, commit/polka/round certificate and evidence verification |
 //! | [`gossip`] | validating a gossip message: decode, author, signature, admission, freshness, replay → a verdict with a reason |
+//! | [`inbound`] | the inbound policy: one gossip message, its relay, the local view and `now` in; accept/ignore/reject, the relay's reputation event and follow-up work out |
 //! | [`state`] | the state tree: key layout, BLAKE3 hashing scheme, value/absence proofs and snapshot chunks verified against a root |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod genesis;
 pub mod gossip;
 pub mod hash;
 pub mod identity;
+pub mod inbound;
 pub mod proof;
 pub mod ratelimit;
 pub mod reputation;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::marker::PhantomData;
 
 /// Rate and burst of one bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,9 +132,94 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     }
 }
 
+/// One rate limit: its key and its rate, as a type. Each limiter in a node
+/// is a [`Limiter`] of its own `Limit`, so two limits can never share
+/// buckets (a sync request spending a peer's gossip budget) or be checked
+/// with each other's rates by mistake.
+pub trait Limit {
+    /// What is limited (a peer, a peer and topic, a connection, an author).
+    type Key: Eq + Hash + Clone;
+    /// A short name for logs and metrics.
+    const NAME: &'static str;
+    /// The rate for `key`.
+    fn rate(key: &Self::Key) -> Rate;
+}
+
+/// Buckets of one [`Limit`] for at most `max_keys` keys (see [`RateLimiter`]).
+#[derive(Debug, Clone)]
+pub struct Limiter<L: Limit> {
+    buckets: RateLimiter<L::Key>,
+    limit: PhantomData<fn() -> L>,
+}
+
+impl<L: Limit> Limiter<L> {
+    /// A limiter for at most `max_keys` keys (at least 1).
+    pub fn new(max_keys: usize) -> Self {
+        Self {
+            buckets: RateLimiter::new(max_keys),
+            limit: PhantomData,
+        }
+    }
+
+    /// Takes one token from `key`'s bucket at the limit's rate.
+    pub fn check(&mut self, key: &L::Key, now_ms: u64) -> bool {
+        self.buckets.check(key, L::rate(key), now_ms)
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&mut self, key: &L::Key) {
+        self.buckets.remove(key);
+    }
+
+    /// Forgets every key not matching `keep`.
+    pub fn retain(&mut self, keep: impl FnMut(&L::Key) -> bool) {
+        self.buckets.retain(keep);
+    }
+
+    /// Number of keys tracked.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// True when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Slow;
+    impl Limit for Slow {
+        type Key = u8;
+        const NAME: &'static str = "slow";
+        fn rate(_: &u8) -> Rate {
+            Rate::new(1.0, 1.0)
+        }
+    }
+
+    struct Fast;
+    impl Limit for Fast {
+        type Key = u8;
+        const NAME: &'static str = "fast";
+        fn rate(_: &u8) -> Rate {
+            Rate::new(100.0, 100.0)
+        }
+    }
+
+    #[test]
+    fn limiters_own_their_rates_and_buckets() {
+        let mut slow = Limiter::<Slow>::new(8);
+        let mut fast = Limiter::<Fast>::new(8);
+        assert!(slow.check(&1, 0));
+        assert!(!slow.check(&1, 0));
+        // The same key in another limit has its own bucket and rate.
+        assert_eq!((0..200).filter(|_| fast.check(&1, 0)).count(), 100);
+        assert!(!slow.check(&1, 500));
+        assert!(slow.check(&1, 1000));
+    }
 
     #[test]
     fn bucket_allows_burst_then_refills_at_rate() {

@@ -263,19 +263,30 @@ fn decayed(score: f64, elapsed_ms: u64, half_life_ms: u64) -> f64 {
     if value.abs() < 1e-6 { 0.0 } else { value }
 }
 
-/// Gossipsub's application-specific score of a peer: a bonus for its tier
-/// (mesh weight grows with tier, as DESIGN.md asks of TL4/TL5) plus its
-/// local reputation. Gossipsub multiplies it by `app_specific_weight`.
-pub fn application_score(tier: Tier, local_score: f64) -> f64 {
-    let tier_bonus = match tier {
+/// The application-score bonus of a tier: mesh weight grows with tier, as
+/// DESIGN.md asks of TL4/TL5.
+pub const fn tier_bonus(tier: Tier) -> f64 {
+    match tier {
         Tier::TL0 => 0.0,
         Tier::TL1 => 2.0,
         Tier::TL2 => 5.0,
         Tier::TL3 => 10.0,
         Tier::TL4 => 15.0,
         Tier::TL5 => 20.0,
-    };
-    tier_bonus + local_score
+    }
+}
+
+/// The most that good local behaviour (relaying first deliveries, good
+/// sync answers) adds to the application score: a TL3 tier bonus. Relaying
+/// is cheap, so a TL0 sybil that relays a lot must never outweigh a peer
+/// whose standing the chain gave it.
+pub const MAX_EARNED_BONUS: f64 = tier_bonus(Tier::TL3);
+
+/// Gossipsub's application-specific score of a peer: its tier bonus
+/// ([`tier_bonus`]) plus its local reputation, whose positive part is capped
+/// at [`MAX_EARNED_BONUS`]. Gossipsub multiplies it by `app_specific_weight`.
+pub fn application_score(tier: Tier, local_score: f64) -> f64 {
+    tier_bonus(tier) + local_score.min(MAX_EARNED_BONUS)
 }
 
 #[cfg(test)]
@@ -377,5 +388,23 @@ mod tests {
             last = s;
         }
         assert!(application_score(Tier::TL5, -100.0) < application_score(Tier::TL0, 0.0));
+    }
+
+    #[test]
+    fn relaying_earns_no_more_than_a_tl3_bonus() {
+        // A TL0 peer at the highest local score the params allow (it relayed
+        // thousands of first deliveries) stays at or below a TL3 peer with no merit.
+        let params = p();
+        let mut r = PeerReputation::default();
+        for i in 0..10_000 {
+            r.record(PeerEvent::UsefulFirstDelivery, i, &params);
+        }
+        let earned = r.score(10_000, &params);
+        assert!(
+            earned > MAX_EARNED_BONUS,
+            "the local score itself may be higher: {earned}"
+        );
+        assert!(application_score(Tier::TL0, earned) <= application_score(Tier::TL3, 0.0));
+        assert!(application_score(Tier::TL2, earned) <= application_score(Tier::TL4, 0.0));
     }
 }

@@ -8,6 +8,7 @@
 //! | [`config`] | the TOML config file: options, defaults, validation, the commented default document |
 //! | [`cli`] | the command line (clap), flags that override the file |
 //! | [`behaviour`] | the libp2p behaviour: connection limits, identify, ping |
+//! | [`catch_up`] | sans-IO catch-up: whom to ask for the next finalized block, rotation on silence, blame for invalid answers |
 //! | [`node`] | the node: key, swarm (TCP, Noise XX, Yamux), listeners, bootstrap dials, event loop, shutdown |
 //! | [`output`] | the stdout output contract that tests and tooling parse |
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@
 
 pub mod behaviour;
 pub mod block_store;
+pub mod catch_up;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -74,6 +74,8 @@ pub struct NodeMetrics {
     pub finality_ms: Gauge,
     /// Proofs included in committed blocks.
     pub proofs_included: Counter,
+    /// Hellos refused before verification (over the per-connection budget).
+    pub hellos_refused: Counter,
 }
 
 impl NodeMetrics {
@@ -107,6 +109,11 @@ impl NodeMetrics {
             "proofs_included",
             "Proofs included in committed blocks",
             metrics.proofs_included.clone(),
+        );
+        registry.register(
+            "hellos_refused",
+            "Hellos refused before verification: over the per-connection budget",
+            metrics.hellos_refused.clone(),
         );
         metrics
     }

@@ -357,7 +357,9 @@ impl Peerstore {
 
     /// Records the outcome of a successful handshake: the verified ZSI (if
     /// any), the tier it gives, and the peer's agent string (cut to
-    /// [`MAX_AGENT_BYTES`]). Also notes contact at `now_ms`. Written at once.
+    /// [`MAX_AGENT_BYTES`]). Also notes contact at `now_ms`. Written at once
+    /// when the identity, tier or agent changed; batched otherwise, so a
+    /// peer repeating its Hello causes no store write of its own.
     pub fn set_identity(
         &mut self,
         peer: PeerId,
@@ -366,13 +368,24 @@ impl Peerstore {
         agent: &str,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        let agent = truncate_agent(agent);
         let record = self.upsert(peer, now_ms);
+        let changed = record.zsi_id != zsi_id || record.tier != tier || record.agent != agent;
         record.zsi_id = zsi_id;
         record.tier = tier;
-        record.agent = truncate_agent(agent).to_owned();
+        if record.agent != agent {
+            record.agent = agent.to_owned();
+        }
         record.last_seen_ms = now_ms;
         self.after_insert();
-        self.write_now(&peer)
+        if changed {
+            self.write_now(&peer)
+        } else {
+            // The same identity again (a reconnect, a repeated Hello): the
+            // contact time goes out with the next batch, not in a write of its own.
+            self.dirty.insert(peer);
+            Ok(())
+        }
     }
 
     /// Changes the tier of a known peer (written at once if it changed).

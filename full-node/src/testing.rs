@@ -79,7 +79,7 @@ pub fn sample_message(
             vote.sign_with(signer.identity_key());
             encode(&proto::VotesMessage {
                 kind: Some(proto::votes_message::Kind::Vote(vote)),
-                rebroadcast_ms: 0,
+                ..Default::default()
             })
         }
         Topic::Proofs => {

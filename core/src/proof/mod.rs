@@ -107,6 +107,16 @@ pub enum ProofError {
         /// Why.
         reason: String,
     },
+    /// The kind's verifier cannot accept the proof against this node's
+    /// chain state (a window that ends above our height, a witness we do
+    /// not know yet); a node with other state may.
+    #[error("{kind} proof cannot be verified here: {reason}")]
+    Unverifiable {
+        /// The kind.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ProofError {
@@ -119,7 +129,17 @@ impl ProofError {
             ProofError::BadSignature => "bad_signature",
             ProofError::Stale { .. } => "stale",
             ProofError::Invalid { .. } => "invalid",
+            ProofError::Unverifiable { .. } => "unverifiable",
         }
+    }
+
+    /// Whether the envelope is at fault for every receiver at every time
+    /// (a bad signature, a proof that does not verify): only then is its
+    /// relay to blame. Anything that depends on chain state or the clock
+    /// (an unknown submitter or kind, a tier, freshness, unknown witnesses)
+    /// is not: an honest relay with other state may have accepted it.
+    pub const fn is_fault(&self) -> bool {
+        matches!(self, ProofError::BadSignature | ProofError::Invalid { .. })
     }
 }
 

@@ -59,6 +59,15 @@ fn invalid(reason: impl Into<String>) -> ProofError {
     }
 }
 
+/// A refusal that depends on this node's chain state (its height, the
+/// witnesses' registrations and tiers): another node may accept the proof.
+fn unverifiable(reason: impl Into<String>) -> ProofError {
+    ProofError::Unverifiable {
+        kind: KIND,
+        reason: reason.into(),
+    }
+}
+
 impl ProofVerifier for UptimeVerifier {
     fn kind(&self) -> &'static str {
         KIND
@@ -85,7 +94,7 @@ impl ProofVerifier for UptimeVerifier {
         }
         let subject = ZsiId::from_slice(&claim.subject).ok_or_else(|| invalid("subject is not a ZSI id"))?;
         if claim.to_height > ctx.height {
-            return Err(invalid(format!(
+            return Err(unverifiable(format!(
                 "window ends at {} after the current height {}",
                 claim.to_height, ctx.height
             )));
@@ -120,9 +129,9 @@ impl ProofVerifier for UptimeVerifier {
             let registered = ctx
                 .registry
                 .lookup(&id)
-                .ok_or_else(|| invalid(format!("witness {id} is not registered")))?;
+                .ok_or_else(|| unverifiable(format!("witness {id} is not registered")))?;
             if tier_of(Some(&registered.reputation), ctx.thresholds) < Tier::TL1 {
-                return Err(invalid(format!("witness {id} is below TL1")));
+                return Err(unverifiable(format!("witness {id} is below TL1")));
             }
             if witness.heartbeats_seen > claim.heartbeats {
                 return Err(invalid(format!("witness {id} saw more heartbeats than claimed")));

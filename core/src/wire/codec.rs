@@ -53,6 +53,13 @@ wire_message!(proto::IdentityRecord, "IdentityRecord", limits::MAX_HANDSHAKE_MES
 ///
 /// The size cap is checked before prost sees the bytes, so no input can make
 /// the decoder allocate more than a constant factor of `M::MAX_SIZE`.
+///
+/// Only the canonical encoding is accepted ([`DecodeError::NonCanonical`]):
+/// the decoded message must encode back to exactly `bytes`. prost's
+/// encoding is deterministic (fields in tag order, defaults omitted, packed
+/// scalars, no maps in the schema), so every message has exactly one
+/// accepted encoding, and a content-addressed id (the GossipSub message id)
+/// names the content, not one of its many encodings.
 pub fn decode<M: WireMessage>(bytes: &[u8]) -> Result<M, DecodeError> {
     if bytes.len() > M::MAX_SIZE {
         return Err(DecodeError::TooLarge {
@@ -69,6 +76,14 @@ pub fn decode<M: WireMessage>(bytes: &[u8]) -> Result<M, DecodeError> {
         message: M::NAME,
         error,
     })?;
+    let canonical_len = message.encoded_len();
+    if canonical_len != bytes.len() || message.encode_to_vec() != bytes {
+        return Err(DecodeError::NonCanonical {
+            message: M::NAME,
+            len: bytes.len(),
+            canonical_len,
+        });
+    }
     Ok(message)
 }
 

@@ -29,6 +29,20 @@ pub enum DecodeError {
         /// The offending field.
         error: FieldError,
     },
+    /// The bytes decode, but are not the message's one canonical encoding
+    /// (unknown fields, non-minimal varints, fields out of order, default
+    /// values written out, unpacked repeated scalars, trailing bytes).
+    /// Accepting them would let anyone re-mint an old message under a new
+    /// content-addressed id.
+    #[error("{message} of {len} bytes is not canonically encoded (the canonical encoding has {canonical_len} bytes)")]
+    NonCanonical {
+        /// Message type.
+        message: &'static str,
+        /// Input length.
+        len: usize,
+        /// Length of the canonical encoding of what was decoded.
+        canonical_len: usize,
+    },
 }
 
 /// A field that breaks the schema's rules, with its path (`block.header.prev_hash`).

@@ -78,6 +78,16 @@ signed!(proto::Heartbeat, tags::HEARTBEAT);
 signed!(proto::SnapshotAnnouncement, tags::SNAPSHOT);
 signed!(proto::Hello, tags::HELLO);
 
+/// A vote rebroadcast (`rebroadcast_ms` set) is signed as a whole by the
+/// vote's validator, send time included: a relay cannot re-stamp an old
+/// vote to give it a new message id.
+impl SignedMessage for proto::VotesMessage {
+    const TAG: &'static str = tags::VOTE_REBROADCAST;
+    fn signature_field(&mut self) -> &mut Vec<u8> {
+        &mut self.rebroadcast_signature
+    }
+}
+
 /// Signing bytes of an uptime witness:
 /// `"tiernet/uptime-witness/v1" ‖ encoding(claim) ‖ witness ‖ heartbeats_seen (u32 big-endian)`.
 ///

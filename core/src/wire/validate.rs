@@ -416,6 +416,19 @@ impl Validate for BlocksMessage {
 
 impl Validate for VotesMessage {
     fn validate(&self) -> R {
+        if self.rebroadcast_ms == 0 {
+            if !self.rebroadcast_signature.is_empty() {
+                return fail(
+                    "rebroadcast_signature",
+                    FieldProblem::Rule("must be empty when rebroadcast_ms is 0"),
+                );
+            }
+        } else {
+            if !matches!(self.kind, Some(votes_message::Kind::Vote(_))) {
+                return fail("rebroadcast_ms", FieldProblem::Rule("only a vote can be rebroadcast"));
+            }
+            fixed("rebroadcast_signature", &self.rebroadcast_signature, SIG)?;
+        }
         match &self.kind {
             Some(votes_message::Kind::Vote(m)) => m.validate().map_err(|e| e.within("vote")),
             Some(votes_message::Kind::Polka(m)) => m.validate().map_err(|e| e.within("polka")),

@@ -244,7 +244,7 @@ pub fn votes_message() -> impl Strategy<Value = VotesMessage> {
     ]
     .prop_map(|kind| VotesMessage {
         kind: Some(kind),
-        rebroadcast_ms: 0,
+        ..Default::default()
     })
 }
 

@@ -8,7 +8,9 @@ use tiernet_core::chain::{self, ValidatorSet, precommit_for, prevote_for, vote_f
 use tiernet_core::genesis::{
     ConsensusParams, Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile, TiersFile,
 };
-use tiernet_core::gossip::{Author, GossipContext, IgnoreReason, RejectReason, ReplayGuard, Verdict, validate};
+use tiernet_core::gossip::{
+    Author, GossipContext, IgnoreReason, MessageSource, RejectReason, ReplayGuard, Verdict, Windows, validate,
+};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::{ZsiId, ZsiKeypair};
 use tiernet_core::tier::Tier;
@@ -19,6 +21,8 @@ use tiernet_core::wire::{NetworkId, Topic, encode};
 const NOW: u64 = 1_764_000_000_000;
 const SKEW: u64 = 30_000;
 const SOURCE: &[u8] = b"observer-peer-id-bytes";
+/// The receiver's last decided height: 9 is being decided.
+const HEAD: u64 = 8;
 
 /// Who is who in the fixture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +154,8 @@ impl Fixture {
             thresholds: &self.genesis.thresholds,
             validators: &self.set,
             policy: &self.policy,
+            head_height: HEAD,
+            windows: Windows::default(),
             now_ms: NOW,
             max_clock_skew_ms: SKEW,
         }
@@ -160,7 +166,20 @@ impl Fixture {
     }
 
     fn check_with(&self, topic: Topic, data: &[u8], source: &[u8], replay: &mut ReplayGuard) -> Verdict {
-        validate(topic, data, source, &self.ctx(), replay)
+        let source = MessageSource {
+            publisher: source,
+            relay_published: false,
+        };
+        validate(topic, data, &source, &self.ctx(), replay)
+    }
+
+    /// As handed over by the peer that published it.
+    fn check_from_publisher(&self, topic: Topic, data: &[u8]) -> Verdict {
+        let source = MessageSource {
+            publisher: SOURCE,
+            relay_published: true,
+        };
+        validate(topic, data, &source, &self.ctx(), &mut ReplayGuard::default())
     }
 
     fn header(&self, height: u64, round: u32) -> Header {
@@ -212,12 +231,14 @@ fn ignored(verdict: Verdict, label: &str) -> IgnoreReason {
     }
 }
 
+/// Relayed by someone else: an unauthorised author is ignored (the relay's
+/// state may differ from ours), never charged to the relay.
 #[track_caller]
 fn denied(verdict: Verdict, who: Who, reason: DenyReason) {
-    let got = rejected(verdict, "unauthorised");
+    let got = ignored(verdict, "unauthorised_relayed");
     assert_eq!(
         got,
-        RejectReason::Unauthorised {
+        IgnoreReason::Unauthorised {
             author: Some(who.id()),
             reason
         }
@@ -226,6 +247,16 @@ fn denied(verdict: Verdict, who: Who, reason: DenyReason) {
 
 fn low(required: Tier, actual: Tier) -> DenyReason {
     DenyReason::TierTooLow { required, actual }
+}
+
+/// A certificate that fails only against our validator set (another set
+/// may make it valid): ignored, not charged to the relay.
+#[track_caller]
+fn not_our_set(verdict: Verdict, label: &str) {
+    match ignored(verdict, "not_our_set") {
+        IgnoreReason::NotOurSet(e) => assert_eq!(e.label(), label, "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[track_caller]
@@ -245,7 +276,7 @@ fn blocks(kind: blocks_message::Kind) -> Vec<u8> {
 fn votes(kind: votes_message::Kind) -> Vec<u8> {
     encode(&VotesMessage {
         kind: Some(kind),
-        rebroadcast_ms: 0,
+        ..Default::default()
     })
 }
 
@@ -254,11 +285,11 @@ fn meta(kind: meta_message::Kind) -> Vec<u8> {
 }
 
 fn proposal(f: &Fixture, proposer: Who, network: &str) -> Proposal {
-    let mut header = f.header(7, 0);
+    let mut header = f.header(HEAD + 1, 0);
     header.network_id = network.into();
     let mut p = Proposal {
         network_id: network.into(),
-        height: 7,
+        height: HEAD + 1,
         round: 0,
         pol_round_plus_one: 0,
         block: Some(Block {
@@ -375,7 +406,7 @@ fn announcement(announcer: Who, network: &str) -> SnapshotAnnouncement {
     let mut a = SnapshotAnnouncement {
         manifest: Some(SnapshotManifest {
             network_id: network.into(),
-            height: 100,
+            height: HEAD,
             state_root: vec![5; 32],
             chunk_count: 2,
             total_entries: 10,
@@ -417,8 +448,8 @@ fn claim(network: &str) -> UptimeClaim {
     UptimeClaim {
         network_id: network.into(),
         subject: T2.id().as_bytes().to_vec(),
-        from_height: 10,
-        to_height: 20,
+        from_height: 1,
+        to_height: HEAD,
         heartbeats: 11,
     }
 }
@@ -455,8 +486,8 @@ fn blocks_proposal() {
     // Unknown author.
     let data = blocks(blocks_message::Kind::Proposal(proposal(&f, Stranger, "devnet")));
     assert_eq!(
-        rejected(f.check(Topic::Blocks, &data), "unknown_author"),
-        RejectReason::UnknownAuthor(Stranger.id())
+        ignored(f.check(Topic::Blocks, &data), "unknown_author"),
+        IgnoreReason::UnknownAuthor(Stranger.id())
     );
     // Forged: a flipped signature bit, a changed field, the identity key instead of the consensus key.
     let mut p = proposal(&f, V1, "devnet");
@@ -649,7 +680,7 @@ fn votes_vote() {
         "devnet",
         &Stranger.consensus_key(),
     )));
-    rejected(f.check(Topic::Votes, &data), "unknown_author");
+    ignored(f.check(Topic::Votes, &data), "unknown_author");
     // Forged: another key, the identity key, a mutated field.
     let data = votes(votes_message::Kind::Vote(vote(&f, V2, "devnet", &V3.consensus_key())));
     assert_eq!(
@@ -674,28 +705,50 @@ fn votes_vote() {
 #[test]
 fn votes_rebroadcast_carries_a_fresh_send_time() {
     let f = Fixture::new();
-    let rebroadcast = |at: u64| {
-        encode(&VotesMessage {
+    let stamped = |at: u64, key: &SigningKey| {
+        let mut m = VotesMessage {
             kind: Some(votes_message::Kind::Vote(vote(&f, V2, "devnet", &V2.consensus_key()))),
             rebroadcast_ms: at,
-        })
+            rebroadcast_signature: vec![],
+        };
+        m.sign_with(key);
+        encode(&m)
     };
+    let rebroadcast = |at: u64| stamped(at, &V2.consensus_key());
     // Distinct bytes for each send, each admitted like the first publication.
     assert_ne!(rebroadcast(NOW), rebroadcast(NOW + 1));
     for at in [NOW, NOW - SKEW, NOW + SKEW] {
         let a = accepted(f.check(Topic::Votes, &rebroadcast(at)));
         assert_eq!(a.author, Author::Zsi(V2.id()));
     }
-    // A replayed old rebroadcast (or one from the future) is stale.
+    // An old rebroadcast (or one from the future) is stale: our clock says
+    // so, not the message, so it costs its relay nothing.
     assert_eq!(
-        rejected(f.check(Topic::Votes, &rebroadcast(NOW - SKEW - 1)), "stale"),
-        RejectReason::Stale {
+        ignored(f.check(Topic::Votes, &rebroadcast(NOW - SKEW - 1)), "stale"),
+        IgnoreReason::Stale {
             time_ms: NOW - SKEW - 1,
             now_ms: NOW,
             max_skew_ms: SKEW
         }
     );
-    rejected(f.check(Topic::Votes, &rebroadcast(NOW + SKEW + 1)), "stale");
+    ignored(f.check(Topic::Votes, &rebroadcast(NOW + SKEW + 1)), "stale");
+    // Re-minting: anyone but the voter who re-stamps an authentic vote is caught.
+    assert_eq!(
+        rejected(
+            f.check(Topic::Votes, &stamped(NOW, &V3.consensus_key())),
+            "bad_signature"
+        ),
+        RejectReason::BadSignature {
+            what: "vote rebroadcast",
+            author: V2.id()
+        }
+    );
+    let unsigned = encode(&VotesMessage {
+        kind: Some(votes_message::Kind::Vote(vote(&f, V2, "devnet", &V2.consensus_key()))),
+        rebroadcast_ms: NOW,
+        rebroadcast_signature: vec![],
+    });
+    rejected(f.check(Topic::Votes, &unsigned), "decode");
 }
 
 #[test]
@@ -708,7 +761,7 @@ fn votes_polka() {
 
     // Power 10+10+1 = 21 < 28.
     let data = votes(votes_message::Kind::Polka(polka(&f, &[V1, V4, VLow])));
-    bad_cert(f.check(Topic::Votes, &data), "insufficient_power");
+    not_our_set(f.check(Topic::Votes, &data), "insufficient_power");
     let mut p = polka(&f, &[V1, V2, V3]);
     p.signatures[2].signature[63] ^= 1;
     bad_cert(
@@ -724,7 +777,7 @@ fn votes_polka() {
     let mut p = polka(&f, &[V1, V2]);
     p.signatures
         .push(vote_signature(&f, T3, VoteType::Prevote, Some(&BLOCK), 1));
-    bad_cert(
+    not_our_set(
         f.check(Topic::Votes, &votes(votes_message::Kind::Polka(p))),
         "unknown_validator",
     );
@@ -763,7 +816,7 @@ fn votes_round_certificate() {
         RoundCertificateKind::Precommit,
         sigs[..2].to_vec(),
     )));
-    bad_cert(f.check(Topic::Votes, &data), "insufficient_power");
+    not_our_set(f.check(Topic::Votes, &data), "insufficient_power");
     // nil claimed for a vote signed for a block.
     let mut forged = sigs.clone();
     forged[1].block_hash.clear();
@@ -783,8 +836,8 @@ fn votes_round_certificate() {
         RoundCertificateKind::Skip,
         skip.clone(),
     )));
-    match rejected(f.check(Topic::Votes, &data), "bad_certificate") {
-        RejectReason::BadCertificate(e) => assert_eq!(
+    match ignored(f.check(Topic::Votes, &data), "not_our_set") {
+        IgnoreReason::NotOurSet(e) => assert_eq!(
             e,
             chain::CertificateError::InsufficientPower {
                 signed: 11,
@@ -835,7 +888,7 @@ fn votes_evidence() {
         "bad_signature",
     );
     let data = votes(votes_message::Kind::Evidence(evidence(&f, T3, Some(&BLOCK), None)));
-    bad_cert(f.check(Topic::Votes, &data), "unknown_validator");
+    not_our_set(f.check(Topic::Votes, &data), "unknown_validator");
     let mut e = evidence(&f, V3, Some(&BLOCK), None);
     for v in [e.first.as_mut().unwrap(), e.second.as_mut().unwrap()] {
         v.network_id = "testnet".into();
@@ -865,8 +918,8 @@ fn proofs_envelope() {
         low(Tier::TL1, Tier::TL0),
     );
     assert_eq!(
-        rejected(f.check(Topic::Proofs, &proof(Stranger)), "unknown_author"),
-        RejectReason::UnknownAuthor(Stranger.id())
+        ignored(f.check(Topic::Proofs, &proof(Stranger)), "unknown_author"),
+        IgnoreReason::UnknownAuthor(Stranger.id())
     );
     // Forged: mutated after signing, or signed by someone else.
     let mut m: ProofsMessage = tiernet_core::wire::decode(&proof(T1)).unwrap();
@@ -905,7 +958,7 @@ fn snapshots_announcement() {
         Slashed,
         low(Tier::TL2, Tier::TL0),
     );
-    rejected(
+    ignored(
         f.check(Topic::Snapshots, &snapshots(announcement(Stranger, "devnet"))),
         "unknown_author",
     );
@@ -933,11 +986,11 @@ fn meta_heartbeat_with_zsi() {
     assert_eq!((a.tier, a.rate_class), (Tier::TL0, RateClass::Observer));
     // An unregistered ZSI is not an observer.
     assert_eq!(
-        rejected(
+        ignored(
             f.check(Topic::Meta, &hb_bytes(heartbeat(Some(Stranger), 1, NOW))),
             "unknown_author"
         ),
-        RejectReason::UnknownAuthor(Stranger.id())
+        IgnoreReason::UnknownAuthor(Stranger.id())
     );
     let mut hb = heartbeat(Some(T1), 1, NOW);
     hb.height += 1;
@@ -957,22 +1010,22 @@ fn meta_heartbeat_freshness() {
         accepted(f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, NOW + SKEW))));
         // One millisecond more: stale (or from the future).
         assert_eq!(
-            rejected(
+            ignored(
                 f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, NOW - SKEW - 1))),
                 "stale"
             ),
-            RejectReason::Stale {
+            IgnoreReason::Stale {
                 time_ms: NOW - SKEW - 1,
                 now_ms: NOW,
                 max_skew_ms: SKEW
             }
         );
-        rejected(
+        ignored(
             f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, NOW + SKEW + 1))),
             "stale",
         );
-        rejected(f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, 0))), "stale");
-        rejected(f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, u64::MAX))), "stale");
+        ignored(f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, 0))), "stale");
+        ignored(f.check(Topic::Meta, &hb_bytes(heartbeat(who, 1, u64::MAX))), "stale");
     }
 }
 
@@ -987,14 +1040,14 @@ fn meta_heartbeat_replay() {
     // An older one, or another with the same sequence: a replay, from any source.
     let older = hb_bytes(heartbeat(Some(T2), 4, NOW));
     assert_eq!(
-        rejected(
+        ignored(
             f.check_with(Topic::Meta, &older, b"another-source", &mut replay),
             "replay"
         ),
-        RejectReason::Replay { sequence: 4, last: 5 }
+        IgnoreReason::Replay { sequence: 4, last: 5 }
     );
     let same_seq = hb_bytes(heartbeat(Some(T2), 5, NOW + 1));
-    rejected(f.check_with(Topic::Meta, &same_seq, SOURCE, &mut replay), "replay");
+    ignored(f.check_with(Topic::Meta, &same_seq, SOURCE, &mut replay), "replay");
     // A forged heartbeat with a higher sequence does not advance the state.
     let mut forged = heartbeat(Some(T2), 100, NOW);
     forged.signature[0] ^= 1;
@@ -1018,7 +1071,7 @@ fn meta_heartbeat_observer() {
     // Tracked per source: the same bytes from another source are that source's first.
     accepted(f.check_with(Topic::Meta, &data, b"second-observer", &mut replay));
     ignored(f.check_with(Topic::Meta, &data, SOURCE, &mut replay), "duplicate");
-    rejected(
+    ignored(
         f.check_with(Topic::Meta, &hb_bytes(heartbeat(None, 2, NOW)), SOURCE, &mut replay),
         "replay",
     );
@@ -1057,7 +1110,7 @@ fn meta_uptime_attestation() {
     let data = meta(meta_message::Kind::Attestation(attestation(Slashed, claim("devnet"))));
     assert_eq!(accepted(f.check(Topic::Meta, &data)).rate_class, RateClass::Observer);
     let data = meta(meta_message::Kind::Attestation(attestation(Stranger, claim("devnet"))));
-    rejected(f.check(Topic::Meta, &data), "unknown_author");
+    ignored(f.check(Topic::Meta, &data), "unknown_author");
     // Forged: the count, the claim, the signer.
     let mut att = attestation(T3, claim("devnet"));
     att.witness.as_mut().unwrap().heartbeats_seen += 1;
@@ -1147,7 +1200,7 @@ fn every_mutated_byte_of_an_accepted_message_is_never_accepted_as_someone_else()
                     a.payload,
                     tiernet_core::gossip::Payload::Votes(VotesMessage {
                         kind: Some(votes_message::Kind::Vote(v.clone())),
-                        rebroadcast_ms: 0,
+                        ..Default::default()
                     })
                 );
             }
@@ -1160,7 +1213,8 @@ fn reject_reasons_map_to_peer_events() {
     use tiernet_core::reputation::PeerEvent;
     let f = Fixture::new();
     let data = votes(votes_message::Kind::Vote(vote(&f, T3, "devnet", &T3.consensus_key())));
-    match f.check(Topic::Votes, &data) {
+    // Sent by the author itself: its own unauthorised publish.
+    match f.check_from_publisher(Topic::Votes, &data) {
         Verdict::Reject(r) => assert_eq!(r.peer_event(), PeerEvent::UnauthorisedPublish),
         other => panic!("{other:?}"),
     }
@@ -1168,10 +1222,39 @@ fn reject_reasons_map_to_peer_events() {
         Verdict::Reject(r) => assert_eq!(r.peer_event(), PeerEvent::InvalidMessage),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        RejectReason::Replay { sequence: 1, last: 2 }.peer_event(),
-        PeerEvent::Replay
-    );
+}
+
+#[test]
+fn an_unauthorised_or_unknown_author_costs_only_a_peer_that_published_it_itself() {
+    let f = Fixture::new();
+    let cases = [
+        (
+            Topic::Blocks,
+            blocks(blocks_message::Kind::Proposal(proposal(&f, T1, "devnet"))),
+            "unauthorised",
+        ),
+        (
+            Topic::Votes,
+            votes(votes_message::Kind::Vote(vote(&f, T3, "devnet", &T3.consensus_key()))),
+            "unauthorised",
+        ),
+        (Topic::Snapshots, snapshots(announcement(T1, "devnet")), "unauthorised"),
+        (Topic::Proofs, proof(Stranger), "unknown_author"),
+        (
+            Topic::Meta,
+            hb_bytes(heartbeat(Some(Stranger), 1, NOW)),
+            "unknown_author",
+        ),
+    ];
+    for (topic, data, label) in cases {
+        // Forwarded: the relay's view of the author may differ from ours.
+        match f.check(topic, &data) {
+            Verdict::Ignore(IgnoreReason::Unauthorised { .. } | IgnoreReason::UnknownAuthor(_)) => {}
+            verdict => panic!("{topic}: {verdict:?}"),
+        }
+        // Published by the peer that sent it: its own doing.
+        rejected(f.check_from_publisher(topic, &data), label);
+    }
 }
 
 #[test]
@@ -1184,10 +1267,13 @@ fn a_custom_policy_is_honoured() {
     denied(f.check(Topic::Proofs, &proof(T1)), T1, DenyReason::NotInValidatorSet);
     // Meta raised to TL1: observers and slashed identities lose it at once.
     f.policy.meta.min_tier = Tier::TL1;
-    let r = rejected(f.check(Topic::Meta, &hb_bytes(heartbeat(None, 1, NOW))), "unauthorised");
+    let r = ignored(
+        f.check(Topic::Meta, &hb_bytes(heartbeat(None, 1, NOW))),
+        "unauthorised_relayed",
+    );
     assert_eq!(
         r,
-        RejectReason::Unauthorised {
+        IgnoreReason::Unauthorised {
             author: None,
             reason: low(Tier::TL1, Tier::TL0)
         }
@@ -1198,4 +1284,211 @@ fn a_custom_policy_is_honoured() {
         low(Tier::TL1, Tier::TL0),
     );
     accepted(f.check(Topic::Meta, &hb_bytes(heartbeat(Some(T1), 1, NOW))));
+}
+
+// ─────────────────────── the inbound policy ───────────────────────
+
+mod inbound {
+    use super::*;
+    use libp2p_identity::PeerId;
+    use tiernet_core::inbound::{Acceptance, InboundMessage, InboundPolicy};
+    use tiernet_core::reputation::PeerEvent;
+
+    /// One honest node: its own clock, head and registry.
+    struct Honest {
+        peer: PeerId,
+        policy: InboundPolicy,
+        now: u64,
+        head: u64,
+        registry: tiernet_core::identity::registry::MemoryRegistry,
+        /// (relay, event) of every reputation event it recorded.
+        events: Vec<(PeerId, PeerEvent)>,
+    }
+
+    impl Honest {
+        fn new(f: &Fixture, now: u64, head: u64) -> Self {
+            Self {
+                peer: PeerId::random(),
+                policy: InboundPolicy::default(),
+                now,
+                head,
+                registry: f.genesis.registry.clone(),
+                events: Vec::new(),
+            }
+        }
+
+        /// Handles a message from `relay`; returns whether it is forwarded.
+        fn receive(&mut self, f: &Fixture, topic: Topic, data: &[u8], relay: PeerId, publisher: PeerId) -> bool {
+            let view = GossipContext {
+                network: &f.network,
+                registry: &self.registry,
+                thresholds: &f.genesis.thresholds,
+                validators: &f.set,
+                policy: &f.policy,
+                head_height: self.head,
+                windows: Windows::default(),
+                now_ms: self.now,
+                max_clock_skew_ms: SKEW,
+            };
+            let message = InboundMessage {
+                topic: Some(topic),
+                data,
+                relay,
+                publisher: Some(publisher),
+            };
+            let decision = self.policy.handle_gossip(&message, &view);
+            if let Some(event) = decision.relay_event {
+                self.events.push((relay, event));
+            }
+            decision.acceptance == Acceptance::Accept
+        }
+
+        fn penalties_against(&self, relay: PeerId) -> Vec<PeerEvent> {
+            self.events
+                .iter()
+                .filter(|(p, e)| *p == relay && e.points(&Default::default()) < 0.0)
+                .map(|(_, e)| *e)
+                .collect()
+        }
+    }
+
+    /// Messages valid for A but, by clock, height, sequence or registry,
+    /// not for B or C, which lag or lead A a little.
+    fn boundary_messages(f: &Fixture, a_now: u64, a_head: u64) -> Vec<(Topic, Vec<u8>)> {
+        let mut out = Vec::new();
+        for i in 0..20u64 {
+            // A heartbeat at the edge of A's skew window.
+            out.push((Topic::Meta, hb_bytes(heartbeat(Some(T1), 100 + i, a_now - SKEW + i))));
+            // A vote at the bottom of A's window (old for a node one block ahead).
+            let mut v = precommit_for(&f.network, a_head + 1 - 16, 0, Some(&Hash32([i as u8; 32])), &V2.id());
+            v.sign_with(&V2.consensus_key());
+            out.push((Topic::Votes, votes(votes_message::Kind::Vote(v))));
+            // A proof envelope at the edge of A's freshness window.
+            let mut envelope = ProofEnvelope {
+                kind: "uptime/v1".into(),
+                statement: i.to_be_bytes().to_vec(),
+                proof: b"proof".to_vec(),
+                submitter: T1.id().as_bytes().to_vec(),
+                height: a_head - Windows::default().proofs_around,
+                signature: vec![],
+            };
+            envelope.sign_with(&T1.identity_key());
+            out.push((
+                Topic::Proofs,
+                encode(&ProofsMessage {
+                    envelope: Some(envelope),
+                }),
+            ));
+            // A heartbeat whose sequence C has already seen from another path.
+            out.push((Topic::Meta, hb_bytes(heartbeat(Some(T2), 1 + i, a_now))));
+            // A vote by a validator that B and C just saw slashed.
+            let mut v = precommit_for(&f.network, a_head + 1, 0, Some(&Hash32([i as u8; 32])), &V4.id());
+            v.sign_with(&V4.consensus_key());
+            out.push((Topic::Votes, votes(votes_message::Kind::Vote(v))));
+        }
+        out
+    }
+
+    #[test]
+    fn boundary_messages_relayed_by_honest_nodes_cost_no_honest_node_anything() {
+        let f = Fixture::new();
+        let attacker = PeerId::random();
+        // A is exact; B's clock is 5 s ahead and it is one block ahead; C's
+        // clock is 10 s ahead and it is two blocks ahead.
+        const A_HEAD: u64 = 1_000;
+        let mut a = Honest::new(&f, NOW, A_HEAD);
+        let mut b = Honest::new(&f, NOW + 5_000, A_HEAD + 1);
+        let mut c = Honest::new(&f, NOW + 10_000, A_HEAD + 2);
+        // B and C saw V4 slashed; C saw T2's heartbeats up to 1000.
+        for node in [&mut b, &mut c] {
+            let mut record = tiernet_core::identity::registry::IdentityRegistry::lookup(&node.registry, &V4.id())
+                .unwrap()
+                .reputation;
+            record.slashed = true;
+            assert!(node.registry.set_reputation(&V4.id(), record));
+        }
+        c.receive(
+            &f,
+            Topic::Meta,
+            &hb_bytes(heartbeat(Some(T2), 1000, NOW + 10_000)),
+            PeerId::random(),
+            PeerId::random(),
+        );
+        let messages = boundary_messages(&f, NOW, A_HEAD);
+        assert_eq!(messages.len(), 100);
+        let (mut at_b, mut at_c) = (0, 0);
+        for (topic, data) in &messages {
+            if !a.receive(&f, *topic, data, attacker, attacker) {
+                continue;
+            }
+            at_b += 1;
+            if !b.receive(&f, *topic, data, a.peer, attacker) {
+                continue;
+            }
+            at_c += 1;
+            c.receive(&f, *topic, data, b.peer, attacker);
+        }
+        // A forwarded every message (each is valid for A) and B some of them.
+        assert_eq!(at_b, 100, "A should accept every boundary message");
+        assert!(at_c < at_b, "B should drop some: {at_c}");
+        assert!(
+            b.penalties_against(a.peer).is_empty(),
+            "B charged A: {:?}",
+            b.penalties_against(a.peer)
+        );
+        assert!(
+            c.penalties_against(b.peer).is_empty(),
+            "C charged B: {:?}",
+            c.penalties_against(b.peer)
+        );
+        // The messages themselves were dropped where they were stale: an
+        // honest relay forwards nothing its next hop would refuse for fault.
+        assert!(a.penalties_against(attacker).is_empty());
+    }
+
+    #[test]
+    fn old_content_cannot_be_reminted_under_a_new_id() {
+        let f = Fixture::new();
+        let relay = PeerId::random();
+        let mut node = Honest::new(&f, NOW, HEAD);
+        let v = vote(&f, V2, "devnet", &V2.consensus_key());
+        let canonical = votes(votes_message::Kind::Vote(v.clone()));
+        assert!(node.receive(&f, Topic::Votes, &canonical, relay, relay));
+        // The same bytes again, long after GossipSub forgot their id: seen.
+        node.now += 10 * 60 * 1000;
+        assert!(!node.receive(&f, Topic::Votes, &canonical, relay, relay));
+        // Other encodings of the same content: an unknown field, trailing
+        // bytes, a non-minimal varint, a default value written out.
+        let mut unknown_field = canonical.clone();
+        unknown_field.extend_from_slice(&[0x78, 0x01]); // field 15, varint 1
+        let mut zero_field = canonical.clone();
+        zero_field.extend_from_slice(&[0x28, 0x00]); // rebroadcast_ms = 0, written out
+        // Field 1's length with a redundant continuation byte.
+        let len = prost::decode_length_delimiter(&canonical[1..]).unwrap();
+        let mut varint = Vec::new();
+        prost::encoding::encode_varint(len as u64, &mut varint);
+        let last = varint.len() - 1;
+        varint[last] |= 0x80;
+        varint.push(0x00);
+        let mut padded_len = vec![canonical[0]];
+        padded_len.extend_from_slice(&varint);
+        padded_len.extend_from_slice(&canonical[1 + prost::length_delimiter_len(len)..]);
+        for (what, data) in [
+            ("unknown field", unknown_field),
+            ("explicit default", zero_field),
+            ("padded varint", padded_len),
+        ] {
+            let verdict = f.check(Topic::Votes, &data);
+            match verdict {
+                Verdict::Reject(RejectReason::Decode(tiernet_core::wire::DecodeError::NonCanonical { .. })) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // An old vote, re-injected after our head moved on, is dropped
+        // before its signature is checked, and costs no one.
+        node.head = HEAD + 20;
+        node.now += 60 * 60 * 1000;
+        assert!(!node.receive(&f, Topic::Votes, &canonical, relay, relay));
+        assert!(node.penalties_against(relay).is_empty());
+    }
 }

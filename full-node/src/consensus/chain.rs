@@ -75,7 +75,7 @@ pub enum ProofOutcome {
     /// The mempool is full (drop it quietly).
     Full,
     /// The verifier refused it (reject it; its sender loses score).
-    Invalid(String),
+    Invalid(tiernet_core::proof::ProofError),
 }
 
 /// The chain as one node holds it.
@@ -249,7 +249,7 @@ impl Chain {
             block_time_ms: consensus.block_time_ms,
         };
         if let Err(error) = self.verifiers.check_envelope(envelope, &ctx) {
-            return ProofOutcome::Invalid(error.to_string());
+            return ProofOutcome::Invalid(error);
         }
         match self.mempool.insert(envelope.clone()) {
             Ok(Inserted::New) => ProofOutcome::Accepted,

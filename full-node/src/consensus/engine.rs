@@ -771,7 +771,7 @@ impl Turn<'_> {
         };
         let message = proto::VotesMessage {
             kind: Some(votes_message::Kind::Vote(vote)),
-            rebroadcast_ms: 0,
+            ..Default::default()
         };
         self.outputs.push(if again {
             Output::RebroadcastVotes(message)

@@ -5,18 +5,20 @@
 //! `/tiernet/sync/1` protocol serves finalized blocks and headers and
 //! fetches them when this node is behind.
 
-use std::time::Duration;
-
 use arc_malachitebft_core_types::Timeout;
 use futures::FutureExt;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use prost::Message;
+use tiernet_core::chain::Parent;
+use tiernet_core::ratelimit::{Limit, Rate};
+use tiernet_core::reputation::PeerEvent;
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 use tiernet_core::wire::{Topic, encode};
 use tracing::{debug, info, warn};
 
 use super::{Node, now_ms};
+use crate::catch_up::{Answer, Candidate};
 use crate::consensus::engine::{EngineInput, Output};
 use crate::sync_server::{self, SyncServer};
 use crate::telemetry::{BlockView, ChainView, FINALITY_SAMPLES_KEPT, FinalitySample, IdentityView, ValidatorView};
@@ -26,17 +28,19 @@ use tiernet_core::wire::sign::{SignedMessage, header_hash};
 pub const MAX_TIMERS: usize = 64;
 /// Own consensus messages remembered to skip republishing them.
 pub const MAX_PUBLISHED_REMEMBERED: usize = 1024;
-/// A sync request older than this is forgotten and may be sent again.
-pub const SYNC_RETRY: Duration = Duration::from_secs(3);
-
 /// A timer the engine asked for.
 pub(super) type TimerFuture = futures::future::BoxFuture<'static, (Timeout, u64)>;
 
-/// Catch-up in flight.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SyncInFlight {
-    pub(super) request: OutboundRequestId,
-    pub(super) sent_ms: u64,
+/// Sync requests one peer may make (blocks, headers, proofs, state, chunks).
+#[derive(Debug)]
+pub enum SyncLimit {}
+
+impl Limit for SyncLimit {
+    type Key = PeerId;
+    const NAME: &'static str = "sync_requests";
+    fn rate(_: &PeerId) -> Rate {
+        Rate::new(50.0, 100.0)
+    }
 }
 
 impl Node {
@@ -59,7 +63,13 @@ impl Node {
                 Output::PublishBlocks(m) => self.publish_own(Topic::Blocks, encode(&m)),
                 Output::PublishVotes(m) => self.publish_own(Topic::Votes, encode(&m)),
                 Output::RebroadcastVotes(mut m) => {
+                    // Stamped and signed by us (the voter), so that no one
+                    // else can re-stamp our vote to mint a new message id.
+                    let Some(identity) = self.handshake.identity() else {
+                        continue;
+                    };
                     m.rebroadcast_ms = now_ms();
+                    m.sign_with(identity.identity_key());
                     if let Err(error) = self.publish(Topic::Votes, encode(&m)) {
                         debug!(%error, "vote rebroadcast not published");
                     }
@@ -76,7 +86,7 @@ impl Node {
                         warn!("too many consensus timers armed; one dropped");
                     }
                 }
-                Output::Behind { from, seen } => self.catch_up(from, seen, source),
+                Output::Behind { seen, .. } => self.drive_behind(seen.saturating_sub(1), source),
                 Output::Decided { height, block, .. } => {
                     // From the proposer's block time to the decision here.
                     let proposed = block.header.as_ref().map_or(0, |h| h.time_ms);
@@ -187,26 +197,126 @@ impl Node {
         }
     }
 
-    /// Asks `source` (or any connected peer) for the block at `from`.
-    fn catch_up(&mut self, from: u64, seen: u64, source: Option<PeerId>) {
-        let now = now_ms();
-        if let Some(inflight) = self.sync_inflight
-            && now.saturating_sub(inflight.sent_ms) < SYNC_RETRY.as_millis() as u64
-        {
-            return;
-        }
-        let peer = source.or_else(|| self.live.keys().next().copied());
-        let Some(peer) = peer else {
+    /// An authentic message showed block `finalized` to be decided
+    /// elsewhere: catch up to it. `hint` (whoever delivered that message) is
+    /// only one candidate among the connected peers.
+    pub(super) fn drive_behind(&mut self, finalized: u64, hint: Option<PeerId>) {
+        let _ = hint;
+        self.catch_up.saw(finalized);
+        self.poll_catch_up();
+    }
+
+    /// Sends the next catch-up request, if one is due (also called on a
+    /// timer, so that a peer that never answers is passed over).
+    pub(super) fn poll_catch_up(&mut self) {
+        let Some(chain) = &self.chain else {
             return;
         };
-        debug!(%peer, from, seen, "behind; requesting a finalized block");
+        let head = chain.ledger().height();
+        let validators = chain.validators();
+        let now = now_ms();
+        let candidates: Vec<Candidate> = self
+            .live
+            .iter()
+            .map(|(peer, live)| Candidate {
+                peer: *peer,
+                validator: live
+                    .standing
+                    .as_ref()
+                    .and_then(|s| s.zsi_id)
+                    .is_some_and(|zsi| validators.contains(&zsi)),
+                score: self.peerstore.score(peer, now),
+            })
+            .collect();
+        let Some(ask) = self.catch_up.poll(head, &candidates, now) else {
+            return;
+        };
+        debug!(peer = %ask.peer, height = ask.height, target = self.catch_up.target(), "behind; requesting a finalized block");
         let request = self.swarm.behaviour_mut().sync.send_request(
-            &peer,
+            &ask.peer,
             proto::SyncRequest {
-                kind: Some(sync_request::Kind::Block(proto::BlockRequest { height: from })),
+                kind: Some(sync_request::Kind::Block(proto::BlockRequest { height: ask.height })),
             },
         );
-        self.sync_inflight = Some(SyncInFlight { request, sent_ms: now });
+        self.catch_up.sent(ask, request, now);
+    }
+
+    /// Judges a catch-up answer, applies it if it is good, and records the
+    /// outcome against the peer.
+    fn on_catch_up_response(
+        &mut self,
+        peer: PeerId,
+        request: OutboundRequestId,
+        asked: u64,
+        response: proto::SyncResponse,
+    ) {
+        let now = now_ms();
+        let answer = match response.kind {
+            Some(sync_response::Kind::Block(fb)) => self.apply_caught_up(peer, asked, fb),
+            Some(sync_response::Kind::Error(e)) => {
+                debug!(%peer, code = e.code, message = %e.message, "catch-up: sync error");
+                Answer::NotFound
+            }
+            _ => {
+                debug!(%peer, "catch-up: not a block");
+                Answer::Invalid
+            }
+        };
+        if let Some(event) = self.catch_up.answered(request, answer, now) {
+            if event == PeerEvent::BadResponse {
+                warn!(%peer, height = asked, "catch-up: invalid block; asking another peer");
+                self.penalise(peer, event, now);
+            } else {
+                self.credit(peer, event, now);
+            }
+        }
+        self.poll_catch_up();
+    }
+
+    /// Checks a finalized block asked for at `asked` against our head and
+    /// validator set before the engine sees it.
+    fn apply_caught_up(&mut self, peer: PeerId, asked: u64, fb: proto::FinalizedBlock) -> Answer {
+        let Some(chain) = &self.chain else {
+            return Answer::Unusable;
+        };
+        let head = chain.ledger().height();
+        if asked <= head {
+            // Our head moved (gossip was faster): nothing to judge.
+            return Answer::Unusable;
+        }
+        let height = fb
+            .block
+            .as_ref()
+            .and_then(|b| b.header.as_ref())
+            .map_or(0, |h| h.height);
+        if height != asked {
+            debug!(%peer, asked, height, "catch-up: a block at another height");
+            return Answer::Invalid;
+        }
+        let parent = match chain.last_header() {
+            Some(header) => Parent::Header(header),
+            None => Parent::Genesis(chain.genesis()),
+        };
+        if let Err(error) = tiernet_core::chain::validate_finalized(
+            parent,
+            &fb,
+            chain.validators(),
+            &self.config.network_id,
+            u64::MAX / 2,
+            0,
+        ) {
+            debug!(%peer, height, %error, "catch-up: block does not verify");
+            return Answer::Invalid;
+        }
+        debug!(%peer, height, "finalized block from sync");
+        self.drive(
+            EngineInput::Blocks(proto::BlocksMessage {
+                kind: Some(proto::blocks_message::Kind::Finalized(fb)),
+            }),
+            Some(peer),
+        );
+        let moved = self.chain.as_ref().is_some_and(|c| c.ledger().height() >= asked);
+        if moved { Answer::Applied } else { Answer::Unusable }
     }
 
     pub(super) fn handle_sync(&mut self, event: request_response::Event<proto::SyncRequest, proto::SyncResponse>) {
@@ -216,30 +326,8 @@ impl Node {
                     self.answer_sync(peer, request, channel);
                 }
                 request_response::Message::Response { request_id, response } => {
-                    let ours = self.sync_inflight.filter(|s| s.request == request_id);
-                    if ours.is_none() {
-                        return;
-                    }
-                    self.sync_inflight = None;
-                    match response.kind {
-                        Some(sync_response::Kind::Block(fb)) => {
-                            let height = fb
-                                .block
-                                .as_ref()
-                                .and_then(|b| b.header.as_ref())
-                                .map_or(0, |h| h.height);
-                            debug!(%peer, height, "finalized block from sync");
-                            self.drive(
-                                EngineInput::Blocks(proto::BlocksMessage {
-                                    kind: Some(proto::blocks_message::Kind::Finalized(fb)),
-                                }),
-                                Some(peer),
-                            );
-                        }
-                        Some(sync_response::Kind::Error(e)) => {
-                            debug!(%peer, code = e.code, message = %e.message, "sync error")
-                        }
-                        _ => debug!(%peer, "unexpected sync response"),
+                    if let Some(asked) = self.catch_up.asked(request_id) {
+                        self.on_catch_up_response(peer, request_id, asked, response);
                     }
                 }
             },
@@ -249,10 +337,11 @@ impl Node {
                 request_id,
                 ..
             } => {
-                if self.sync_inflight.is_some_and(|s| s.request == request_id) {
-                    self.sync_inflight = None;
-                }
                 debug!(%peer, %error, "sync request failed");
+                if self.catch_up.answered(request_id, Answer::Failed, now_ms()).is_some() {
+                    debug!(%peer, "unexpected reputation event for a failed request");
+                }
+                self.poll_catch_up();
             }
             request_response::Event::InboundFailure { peer, error, .. } => debug!(%peer, %error, "sync answer failed"),
             request_response::Event::ResponseSent { .. } => {}
@@ -266,16 +355,13 @@ impl Node {
         channel: ResponseChannel<proto::SyncResponse>,
     ) {
         let now = now_ms();
-        let response = if !self
-            .rate_limits
-            .check(&(peer, Topic::Blocks), super::gossip_flow::SYNC_RATE, now)
-        {
+        let response = if !self.sync_limits.check(&peer, now) {
+            let rate = SyncLimit::rate(&peer);
             sync_server::error(
                 proto::SyncErrorCode::RateLimited,
                 format!(
                     "too many sync requests: at most {} per second, bursts of {}",
-                    super::gossip_flow::SYNC_RATE.per_second,
-                    super::gossip_flow::SYNC_RATE.burst
+                    rate.per_second, rate.burst
                 ),
             )
         } else {
@@ -389,7 +475,7 @@ impl Node {
             vote.sign_with(identity.identity_key());
             let message = proto::VotesMessage {
                 kind: Some(proto::votes_message::Kind::Vote(vote)),
-                rebroadcast_ms: 0,
+                ..Default::default()
             };
             ids.push(self.publish(Topic::Votes, encode(&message))?);
         }

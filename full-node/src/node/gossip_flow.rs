@@ -1,17 +1,17 @@
-//! The path of a GossipSub message through the node: the per-peer, per-topic
-//! rate limit; `tiernet_core::gossip::validate` (decode and size, the signed
-//! author's tier against the admission policy, signatures, freshness,
-//! replays); the verdict reported to GossipSub (Accept forwards it, Reject
-//! lowers the sender's GossipSub score, Ignore drops it quietly); a local
-//! reputation event for the propagation source; metrics and a log event.
+//! The path of a GossipSub message through the node. The decisions are
+//! made by the sans-IO [`InboundPolicy`] of `tiernet_core::inbound` (relay
+//! budgets, seen ids, `tiernet_core::gossip::validate`, observer budgets);
+//! this file applies them: the verdict reported to GossipSub (Accept
+//! forwards it, Reject lowers the relay's GossipSub score, Ignore drops it
+//! quietly), the relay's local reputation event, metrics, a log line, and
+//! the follow-up work (consensus input, proof verification, catch-up).
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::{Multiaddr, PeerId};
-use tiernet_core::admission::{DenyReason, RateClass};
-use tiernet_core::gossip::{self, Author, GossipContext, Payload, RejectReason, Verdict};
-use tiernet_core::ratelimit::Rate;
-use tiernet_core::reputation::PeerEvent;
+use tiernet_core::gossip::{Author, GossipContext, Payload};
+use tiernet_core::inbound::{Acceptance, Decision, InboundMessage, proof_decision};
 use tiernet_core::wire::proto::{self, votes_message};
+use tiernet_core::wire::sign::{SignedMessage, header_hash};
 use tiernet_core::wire::{Topic, encode};
 use tracing::{debug, info, warn};
 
@@ -19,29 +19,6 @@ use super::{Node, ReceivedMessage, now_ms};
 use crate::consensus::chain::ProofOutcome;
 use crate::consensus::engine::EngineInput;
 use crate::metrics::GossipLabels;
-use crate::testing::sample_message;
-
-/// Inbound budget per propagation source and topic. Generous for honest
-/// relays (which forward every author's messages), tight for floods.
-pub fn topic_rate(topic: Topic) -> Rate {
-    match topic {
-        // Proposals and finalized blocks: about two per height.
-        Topic::Blocks => Rate::new(10.0, 30.0),
-        // Up to 2 votes × 256 validators per height, relayed.
-        Topic::Votes => Rate::new(200.0, 500.0),
-        Topic::Proofs => Rate::new(20.0, 50.0),
-        // Announcements come every N blocks.
-        Topic::Snapshots => Rate::new(1.0, 5.0),
-        // Heartbeats of every node, relayed.
-        Topic::Meta => Rate::new(20.0, 50.0),
-    }
-}
-
-/// Sync requests one peer may make (blocks and headers).
-pub const SYNC_RATE: Rate = Rate::new(50.0, 100.0);
-
-/// Budget of one observer (TL0) author on `meta`, wherever it is relayed from.
-pub const OBSERVER_META_RATE: Rate = Rate::new(0.5, 3.0);
 
 /// Most accepted messages kept for `GET /testing/received`.
 pub const RECEIVED_KEPT: usize = 2048;
@@ -62,132 +39,131 @@ impl Node {
         }
     }
 
-    fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+    fn on_gossip(&mut self, relay: PeerId, id: MessageId, message: gossipsub::Message) {
         let now = now_ms();
-        let Some(topic) = self.topics.topic(&message.topic) else {
-            self.verdict(&id, &source, MessageAcceptance::Ignore);
-            return;
-        };
-        if !self.rate_limits.check(&(source, topic), topic_rate(topic), now) {
-            self.count(topic, "-", "rate_limited");
-            self.verdict(&id, &source, MessageAcceptance::Ignore);
-            self.penalise(source, PeerEvent::RateLimitBreach, now);
-            return;
-        }
+        let topic = self.topics.topic(&message.topic);
         let Some(validators) = &self.validators else {
-            self.count(topic, "-", "no_genesis");
-            self.verdict(&id, &source, MessageAcceptance::Ignore);
+            self.count(topic.unwrap_or(Topic::Meta), "-", "no_genesis");
+            self.verdict(&id, &relay, MessageAcceptance::Ignore);
             return;
         };
-        let author_key = message.source.map(|p| p.to_bytes()).unwrap_or_default();
-        let context = GossipContext {
+        let inbound = InboundMessage {
+            topic,
+            data: &message.data,
+            relay,
+            publisher: message.source,
+        };
+        let view = GossipContext {
             network: &self.config.network_id,
             registry: self.handshake.registry(),
             thresholds: self.handshake.thresholds(),
             validators,
             policy: &self.policy,
+            head_height: self.chain.as_ref().map_or(0, |c| c.ledger().height()),
+            windows: Default::default(),
             now_ms: now,
             max_clock_skew_ms: crate::gossip::DUPLICATE_CACHE.as_millis() as u64,
         };
-        match gossip::validate(topic, &message.data, &author_key, &context, &mut self.replay) {
-            Verdict::Accept(accepted) => {
-                if accepted.rate_class == RateClass::Observer
-                    && !self
-                        .observer_limits
-                        .check(&(author_key, topic), OBSERVER_META_RATE, now)
-                {
-                    self.count(topic, accepted.tier.label(), "observer_rate_limited");
-                    self.verdict(&id, &source, MessageAcceptance::Ignore);
-                    return;
-                }
-                // A proof envelope must also pass its verifier against chain state.
-                if let Payload::Proofs(m) = &accepted.payload
-                    && let Some(chain) = self.chain.as_mut()
-                    && let Some(envelope) = &m.envelope
-                {
-                    match chain.submit_proof(envelope) {
-                        ProofOutcome::Accepted => {}
-                        ProofOutcome::Duplicate | ProofOutcome::Full => {
-                            self.count(topic, accepted.tier.label(), "proof_not_new");
-                            self.verdict(&id, &source, MessageAcceptance::Ignore);
-                            return;
+        let mut decision = self.inbound.handle_gossip(&inbound, &view);
+        // A proof envelope must also pass its kind's verifier against chain state.
+        if let Some(accepted) = &decision.accepted
+            && let Payload::Proofs(m) = &accepted.payload
+            && let Some(chain) = self.chain.as_mut()
+            && let Some(envelope) = &m.envelope
+        {
+            let outcome = match chain.submit_proof(envelope) {
+                ProofOutcome::Accepted => Ok(true),
+                ProofOutcome::Duplicate | ProofOutcome::Full => Ok(false),
+                ProofOutcome::Invalid(error) => Err(error),
+            };
+            if let Some(refused) = proof_decision(outcome.as_ref().map(|b| *b), decision.tier) {
+                decision = refused;
+            }
+        }
+        self.apply(topic.unwrap_or(Topic::Meta), relay, &id, &message, decision, now);
+    }
+
+    /// Carries out a decision of the inbound policy.
+    fn apply(
+        &mut self,
+        topic: Topic,
+        relay: PeerId,
+        id: &MessageId,
+        message: &gossipsub::Message,
+        decision: Decision,
+        now: u64,
+    ) {
+        self.count(topic, decision.tier, decision.label);
+        let acceptance = match decision.acceptance {
+            Acceptance::Accept => MessageAcceptance::Accept,
+            Acceptance::Ignore => MessageAcceptance::Ignore,
+            Acceptance::Reject => MessageAcceptance::Reject,
+        };
+        self.verdict(id, &relay, acceptance);
+        match decision.acceptance {
+            Acceptance::Reject => {
+                info!(%topic, peer = %relay, reason = decision.reason.as_deref().unwrap_or(""), "gossip rejected")
+            }
+            Acceptance::Ignore => {
+                debug!(%topic, peer = %relay, reason = decision.reason.as_deref().unwrap_or(""), "gossip ignored")
+            }
+            Acceptance::Accept => {}
+        }
+        if let Some(event) = decision.relay_event {
+            if event.points(self.peerstore.params()) < 0.0 {
+                self.penalise(relay, event, now);
+            } else {
+                self.credit(relay, event, now);
+            }
+        }
+        if let Some(seen) = decision.behind {
+            self.drive_behind(seen, Some(relay));
+        }
+        let Some(accepted) = decision.accepted else {
+            return;
+        };
+        let author = match &accepted.author {
+            Author::Observer => format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default()),
+            Author::Zsi(zsi) => zsi.to_string(),
+            Author::Certified { signers } => format!("certified:{signers}"),
+        };
+        debug!(%topic, %author, tier = %accepted.tier, "gossip accepted");
+        if self.received.len() >= RECEIVED_KEPT {
+            self.received.pop_front();
+        }
+        self.received.push_back(ReceivedMessage {
+            topic,
+            message_id: hex::encode(&id.0),
+            author,
+            tier: accepted.tier,
+        });
+        match accepted.payload {
+            Payload::Blocks(m) => self.drive(EngineInput::Blocks(m), Some(relay)),
+            Payload::Votes(m) => {
+                let mut detected = None;
+                if let Some(chain) = self.chain.as_mut() {
+                    match &m.kind {
+                        Some(votes_message::Kind::Vote(v)) => detected = chain.observe_vote(v),
+                        Some(votes_message::Kind::Evidence(e)) => {
+                            chain.add_evidence(e.clone());
                         }
-                        ProofOutcome::Invalid(reason) => {
-                            self.count(topic, accepted.tier.label(), "invalid_proof");
-                            info!(%topic, peer = %source, %reason, "invalid proof rejected");
-                            self.verdict(&id, &source, MessageAcceptance::Reject);
-                            self.penalise(source, PeerEvent::InvalidMessage, now);
-                            return;
-                        }
+                        _ => {}
                     }
                 }
-                self.count(topic, accepted.tier.label(), "accept");
-                self.verdict(&id, &source, MessageAcceptance::Accept);
-                self.credit(source, PeerEvent::UsefulFirstDelivery, now);
-                let author = match &accepted.author {
-                    Author::Observer => {
-                        format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default())
+                // Evidence we put together ourselves goes to every
+                // validator, not only to the next proposer we are.
+                if let Some(evidence) = detected {
+                    let message = proto::VotesMessage {
+                        kind: Some(votes_message::Kind::Evidence(evidence)),
+                        ..Default::default()
+                    };
+                    if let Err(error) = self.publish(Topic::Votes, encode(&message)) {
+                        debug!(%error, "evidence not published");
                     }
-                    Author::Zsi(zsi) => zsi.to_string(),
-                    Author::Certified { signers } => format!("certified:{signers}"),
-                };
-                debug!(%topic, %author, tier = %accepted.tier, "gossip accepted");
-                if self.received.len() >= RECEIVED_KEPT {
-                    self.received.pop_front();
                 }
-                self.received.push_back(ReceivedMessage {
-                    topic,
-                    message_id: hex::encode(&id.0),
-                    author,
-                    tier: accepted.tier,
-                });
-                match accepted.payload {
-                    Payload::Blocks(m) => self.drive(EngineInput::Blocks(m), Some(source)),
-                    Payload::Votes(m) => {
-                        let mut detected = None;
-                        if let Some(chain) = self.chain.as_mut() {
-                            match &m.kind {
-                                Some(votes_message::Kind::Vote(v)) => detected = chain.observe_vote(v),
-                                Some(votes_message::Kind::Evidence(e)) => {
-                                    chain.add_evidence(e.clone());
-                                }
-                                _ => {}
-                            }
-                        }
-                        // Evidence we put together ourselves goes to every
-                        // validator, not only to the next proposer we are.
-                        if let Some(evidence) = detected {
-                            let message = proto::VotesMessage {
-                                kind: Some(votes_message::Kind::Evidence(evidence)),
-                                rebroadcast_ms: 0,
-                            };
-                            if let Err(error) = self.publish(Topic::Votes, encode(&message)) {
-                                debug!(%error, "evidence not published");
-                            }
-                        }
-                        self.drive(EngineInput::Votes(m), Some(source));
-                    }
-                    _ => {}
-                }
+                self.drive(EngineInput::Votes(m), Some(relay));
             }
-            Verdict::Reject(reason) => {
-                let tier = match &reason {
-                    RejectReason::Unauthorised {
-                        reason: DenyReason::TierTooLow { actual, .. },
-                        ..
-                    } => actual.label(),
-                    RejectReason::Unauthorised { .. } => "validator-only",
-                    _ => "-",
-                };
-                self.count(topic, tier, reason.label());
-                info!(%topic, peer = %source, reason = %reason, "gossip rejected");
-                self.verdict(&id, &source, MessageAcceptance::Reject);
-                self.penalise(source, reason.peer_event(), now);
-            }
-            Verdict::Ignore(reason) => {
-                self.count(topic, "-", reason.label());
-                self.verdict(&id, &source, MessageAcceptance::Ignore);
-            }
+            _ => {}
         }
     }
 
@@ -220,17 +196,35 @@ impl Node {
             .map_err(|e| format!("cannot publish on {topic}: {e}"))
     }
 
-    /// Publishes our heartbeat on `meta`.
+    /// Publishes our heartbeat on `meta`: our network, identity (signed by
+    /// it; an observer's is unsigned), last decided height and its hash, the
+    /// time, and a sequence that keeps increasing across restarts (the
+    /// clock in ms, or one more than the last).
     pub(super) fn publish_heartbeat(&mut self) {
-        self.heartbeat_sequence += 1;
-        let data = sample_message(
-            Topic::Meta,
-            self.handshake.identity(),
-            &self.config.network_id,
-            self.heartbeat_sequence,
-            now_ms(),
-        );
-        if let Err(error) = self.publish(Topic::Meta, data) {
+        let now = now_ms();
+        self.heartbeat_sequence = now.max(self.heartbeat_sequence.saturating_add(1));
+        let (height, head_hash) = match self.chain.as_ref().and_then(|c| c.last_header()) {
+            Some(header) => (header.height, header_hash(header).as_bytes().to_vec()),
+            None => (0, Vec::new()),
+        };
+        let mut heartbeat = proto::Heartbeat {
+            network_id: self.config.network_id.to_string(),
+            zsi_id: Vec::new(),
+            height,
+            head_hash,
+            time_ms: now,
+            sequence: self.heartbeat_sequence,
+            agent: crate::behaviour::agent_version(),
+            signature: Vec::new(),
+        };
+        if let Some(identity) = self.handshake.identity() {
+            heartbeat.zsi_id = identity.zsi_id().as_bytes().to_vec();
+            heartbeat.sign_with(identity.identity_key());
+        }
+        let message = proto::MetaMessage {
+            kind: Some(proto::meta_message::Kind::Heartbeat(heartbeat)),
+        };
+        if let Err(error) = self.publish(Topic::Meta, encode(&message)) {
             debug!(%error, "heartbeat not published");
         }
     }
@@ -238,8 +232,8 @@ impl Node {
     /// Test API: publishes a sample message on `topic`, without our own
     /// admission check (the point is to see what the network lets through).
     pub(super) fn publish_sample(&mut self, topic: Topic) -> Result<String, String> {
-        self.heartbeat_sequence += 1;
-        let data = sample_message(
+        self.heartbeat_sequence = now_ms().max(self.heartbeat_sequence.saturating_add(1));
+        let data = crate::testing::sample_message(
             topic,
             self.handshake.identity(),
             &self.config.network_id,

@@ -24,8 +24,8 @@ use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use prometheus_client::registry::Registry;
 use tiernet_core::admission::AdmissionPolicy;
 use tiernet_core::chain::ValidatorSet;
-use tiernet_core::gossip::ReplayGuard;
-use tiernet_core::ratelimit::RateLimiter;
+use tiernet_core::inbound::InboundPolicy;
+use tiernet_core::ratelimit::{Limit, Limiter, Rate};
 use tiernet_core::wire::Topic;
 use tokio::sync::mpsc;
 
@@ -184,9 +184,12 @@ pub struct Node {
     /// The current validator set (from genesis until the chain exists).
     validators: Option<ValidatorSet>,
     policy: AdmissionPolicy,
-    replay: ReplayGuard,
-    rate_limits: RateLimiter<(PeerId, Topic)>,
-    observer_limits: RateLimiter<(Vec<u8>, Topic)>,
+    /// The sans-IO decisions on inbound gossip.
+    inbound: InboundPolicy,
+    /// Sync requests per peer.
+    sync_limits: Limiter<chain_flow::SyncLimit>,
+    /// Hellos per connection.
+    hello_limits: Limiter<HelloLimit>,
     /// Banned peers and when their ban ends.
     bans: HashMap<PeerId, u64>,
     allow: std::collections::BTreeSet<PeerId>,
@@ -201,8 +204,8 @@ pub struct Node {
     snapshots: Option<crate::snapshots::Snapshots>,
     /// Armed consensus timers.
     timers: futures::stream::FuturesUnordered<chain_flow::TimerFuture>,
-    /// Catch-up in flight.
-    sync_inflight: Option<chain_flow::SyncInFlight>,
+    /// Catch-up: whom to ask for the next finalized block.
+    catch_up: crate::catch_up::CatchUp<libp2p::request_response::OutboundRequestId>,
     /// Digests of our recent consensus messages (already published).
     published: VecDeque<[u8; 32]>,
     /// The latest decisions' finality latencies (bounded).
@@ -224,8 +227,22 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// How often expired bans are lifted.
 const BAN_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Most keys each rate limiter tracks (peers × topics).
+/// Most keys each rate limiter tracks.
 const RATE_LIMIT_KEYS: usize = 8192;
+
+/// Hellos one connection may send. A handshake needs one; a few more are
+/// tolerated (a reconnecting client), a stream of them is refused before
+/// any verification or store write.
+#[derive(Debug)]
+pub enum HelloLimit {}
+
+impl Limit for HelloLimit {
+    type Key = ConnectionId;
+    const NAME: &'static str = "hello";
+    fn rate(_: &ConnectionId) -> Rate {
+        Rate::new(0.1, 3.0)
+    }
+}
 
 /// Telemetry queries waiting for the event loop.
 const TELEMETRY_QUEUE: usize = 16;
@@ -371,9 +388,9 @@ impl Node {
             topics,
             validators,
             policy: AdmissionPolicy::default(),
-            replay: ReplayGuard::default(),
-            rate_limits: RateLimiter::new(RATE_LIMIT_KEYS),
-            observer_limits: RateLimiter::new(RATE_LIMIT_KEYS),
+            inbound: InboundPolicy::default(),
+            sync_limits: Limiter::new(RATE_LIMIT_KEYS),
+            hello_limits: Limiter::new(RATE_LIMIT_KEYS),
             bans: HashMap::new(),
             allow: std::collections::BTreeSet::new(),
             block: std::collections::BTreeSet::new(),
@@ -383,7 +400,7 @@ impl Node {
             engine,
             snapshots,
             timers: futures::stream::FuturesUnordered::new(),
-            sync_inflight: None,
+            catch_up: Default::default(),
             published: VecDeque::new(),
             finality: VecDeque::new(),
             queries,
@@ -494,7 +511,10 @@ impl Node {
                 event = futures::StreamExt::select_next_some(&mut self.swarm) => self.handle_event(event),
                 _ = flush.tick() => self.flush_peerstore(),
                 Some(query) = self.queries.recv() => self.answer(query),
-                _ = ban_check.tick() => self.lift_expired_bans(now_ms()),
+                _ = ban_check.tick() => {
+                    self.lift_expired_bans(now_ms());
+                    self.poll_catch_up();
+                }
                 _ = heartbeat.tick() => self.publish_heartbeat(),
                 Some(config) = self.reloads.recv() => {
                     info!("configuration reloaded: applying [peers] allow and block lists");
@@ -699,12 +719,16 @@ impl Node {
 
     fn handle_handshake(&mut self, event: request_response::Event<proto::Hello, proto::HandshakeResponse>) {
         match event {
-            request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message,
+            } => match message {
                 request_response::Message::Request {
                     request_id,
                     request,
                     channel,
-                } => self.on_hello_request(peer, request_id, &request, channel),
+                } => self.on_hello_request(peer, connection_id, request_id, &request, channel),
                 request_response::Message::Response { response, .. } => self.on_hello_response(peer, response),
             },
             request_response::Event::OutboundFailure { peer, error, .. } => match error {
@@ -740,11 +764,25 @@ impl Node {
     fn on_hello_request(
         &mut self,
         peer: PeerId,
+        connection: ConnectionId,
         request_id: InboundRequestId,
         hello: &proto::Hello,
         channel: ResponseChannel<proto::HandshakeResponse>,
     ) {
         let now = now_ms();
+        if !self.hello_limits.check(&connection, now) {
+            // Refused before any verification or store write.
+            debug!(%peer, "too many Hellos on one connection");
+            self.metrics.hellos_refused.inc();
+            self.penalise(peer, PeerEvent::RateLimitBreach, now);
+            let response = proto::HandshakeResponse {
+                result: Some(handshake_response::Result::Rejected(
+                    "too many Hellos on this connection".to_owned(),
+                )),
+            };
+            let _ = self.swarm.behaviour_mut().handshake.send_response(channel, response);
+            return;
+        }
         let response = match self.handshake.check(&peer, hello, now) {
             Ok((verified, standing)) => {
                 self.accept_standing(peer, standing, &verified.agent, now);

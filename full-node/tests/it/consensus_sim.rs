@@ -380,7 +380,7 @@ fn malformed_and_forged_messages_are_ignored() {
     for (i, vote) in junk_votes.into_iter().enumerate() {
         let msg = proto::VotesMessage {
             kind: Some(proto::votes_message::Kind::Vote(vote)),
-            rebroadcast_ms: 0,
+            ..Default::default()
         };
         sim.push(Duration::from_millis(1 + i as u64), 0, EngineInput::Votes(msg));
     }
@@ -416,7 +416,7 @@ fn malformed_and_forged_messages_are_ignored() {
         0,
         EngineInput::Votes(proto::VotesMessage {
             kind: None,
-            rebroadcast_ms: 0,
+            ..Default::default()
         }),
     );
     sim.run(2, Duration::from_secs(60));
