@@ -41,6 +41,19 @@ pub enum Rest {
     Invalid,
 }
 
+impl Answer {
+    /// A short label for metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Answer::Applied => "applied",
+            Answer::Unusable => "unusable",
+            Answer::NotFound => "not_found",
+            Answer::Invalid => "invalid",
+            Answer::Failed => "failed",
+        }
+    }
+}
+
 impl Rest {
     /// The rest, in ms.
     pub const fn ms(self) -> u64 {
@@ -101,6 +114,8 @@ struct InFlight<R> {
 pub struct CatchUp<R> {
     /// The highest height seen in an authentic message ahead of us.
     target: u64,
+    /// Requests whose deadline passed without an answer.
+    silent: u64,
     in_flight: Option<InFlight<R>>,
     /// Peer → until when it is not asked.
     resting: HashMap<PeerId, u64>,
@@ -110,6 +125,7 @@ impl<R> Default for CatchUp<R> {
     fn default() -> Self {
         Self {
             target: 0,
+            silent: 0,
             in_flight: None,
             resting: HashMap::new(),
         }
@@ -122,6 +138,11 @@ impl<R: Copy + PartialEq> CatchUp<R> {
     /// for the height after it).
     pub fn saw(&mut self, finalized: u64) {
         self.target = self.target.max(finalized);
+    }
+
+    /// How many requests passed their deadline unanswered so far.
+    pub fn silent(&self) -> u64 {
+        self.silent
     }
 
     /// The highest height known finalized elsewhere.
@@ -146,6 +167,7 @@ impl<R: Copy + PartialEq> CatchUp<R> {
             }
             let peer = in_flight.peer;
             self.in_flight = None;
+            self.silent = self.silent.saturating_add(1);
             self.rest(peer, Rest::Silent, now_ms);
         }
         if head >= self.target {

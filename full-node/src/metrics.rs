@@ -39,6 +39,13 @@ pub struct EventLabels {
     pub event: &'static str,
 }
 
+/// Labels of a catch-up answer.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnswerLabels {
+    /// `applied`, `unusable`, `not_found`, `invalid`, `failed` or `silent`.
+    pub answer: &'static str,
+}
+
 /// Labels of a per-peer gauge.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -76,6 +83,8 @@ pub struct NodeMetrics {
     pub proofs_included: Counter,
     /// Hellos refused before verification (over the per-connection budget).
     pub hellos_refused: Counter,
+    /// Catch-up requests by how they ended.
+    pub catch_up: Family<AnswerLabels, Counter>,
 }
 
 impl NodeMetrics {
@@ -114,6 +123,11 @@ impl NodeMetrics {
             "hellos_refused",
             "Hellos refused before verification: over the per-connection budget",
             metrics.hellos_refused.clone(),
+        );
+        registry.register(
+            "catch_up_answers",
+            "Catch-up requests for finalized blocks, by how they ended (silent: the deadline passed)",
+            metrics.catch_up.clone(),
         );
         metrics
     }

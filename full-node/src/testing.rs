@@ -9,6 +9,11 @@ use tiernet_core::wire::sign::SignedMessage;
 use tiernet_core::wire::{NetworkId, Topic, encode, proto};
 
 /// A message for `topic` by `identity`; `sequence` makes each one unique.
+/// Proposals, votes and proof envelopes are for `height` (the height being
+/// decided, so that they fall in every receiver's window) in a far round
+/// (10,000 + `sequence` mod 1,000), where no real vote of the author can
+/// make them an equivocation; snapshot announcements are for the height
+/// below it.
 /// Without an identity, `meta` gets an observer's unsigned heartbeat and the
 /// other topics a message signed by a fresh, unregistered key.
 pub fn sample_message(
@@ -16,8 +21,11 @@ pub fn sample_message(
     identity: Option<&ZsiKeypair>,
     network: &NetworkId,
     sequence: u64,
+    height: u64,
     now_ms: u64,
 ) -> Vec<u8> {
+    let height = height.max(1);
+    let round = 10_000 + u32::try_from(sequence % 1000).unwrap_or(0);
     let throwaway;
     let signer = match identity {
         Some(identity) => identity,
@@ -39,14 +47,14 @@ pub fn sample_message(
         Topic::Blocks => {
             let mut proposal = proto::Proposal {
                 network_id: network.to_string(),
-                height: sequence.max(1),
-                round: 0,
+                height,
+                round,
                 pol_round_plus_one: 0,
                 block: Some(proto::Block {
                     header: Some(proto::Header {
                         network_id: network.to_string(),
-                        height: sequence.max(1),
-                        round: 0,
+                        height,
+                        round,
                         time_ms: now_ms,
                         prev_hash: unique.clone(),
                         proposer: zsi.clone(),
@@ -70,8 +78,8 @@ pub fn sample_message(
             let mut vote = proto::Vote {
                 network_id: network.to_string(),
                 vote_type: proto::VoteType::Prevote as i32,
-                height: sequence.max(1),
-                round: 0,
+                height,
+                round,
                 block_hash: unique,
                 validator: zsi,
                 signature: vec![],
@@ -88,7 +96,7 @@ pub fn sample_message(
                 statement: unique,
                 proof: vec![],
                 submitter: zsi,
-                height: 0,
+                height,
                 signature: vec![],
             };
             envelope.sign_with(signer.identity_key());
@@ -100,7 +108,7 @@ pub fn sample_message(
             let mut announcement = proto::SnapshotAnnouncement {
                 manifest: Some(proto::SnapshotManifest {
                     network_id: network.to_string(),
-                    height: sequence,
+                    height: height - 1,
                     state_root: unique,
                     chunk_count: 0,
                     total_entries: 0,
@@ -151,7 +159,7 @@ mod tests {
         let identity = ZsiKeypair::from_seed(b"x").unwrap();
         for topic in Topic::ALL {
             for who in [Some(&identity), None] {
-                let bytes = sample_message(topic, who, &network, 7, 1_000);
+                let bytes = sample_message(topic, who, &network, 7, 1, 1_000);
                 let ok = match topic {
                     Topic::Blocks => decode::<proto::BlocksMessage>(&bytes).is_ok(),
                     Topic::Votes => decode::<proto::VotesMessage>(&bytes).is_ok(),
@@ -172,8 +180,8 @@ mod tests {
             }
         }
         assert_ne!(
-            sample_message(Topic::Votes, Some(&identity), &network, 1, 0),
-            sample_message(Topic::Votes, Some(&identity), &network, 2, 0)
+            sample_message(Topic::Votes, Some(&identity), &network, 1, 1, 0),
+            sample_message(Topic::Votes, Some(&identity), &network, 2, 1, 0)
         );
     }
 }

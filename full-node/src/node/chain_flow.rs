@@ -228,7 +228,16 @@ impl Node {
                 score: self.peerstore.score(peer, now),
             })
             .collect();
-        let Some(ask) = self.catch_up.poll(head, &candidates, now) else {
+        let silent_before = self.catch_up.silent();
+        let ask = self.catch_up.poll(head, &candidates, now);
+        let newly_silent = self.catch_up.silent() - silent_before;
+        if newly_silent > 0 {
+            self.metrics
+                .catch_up
+                .get_or_create(&crate::metrics::AnswerLabels { answer: "silent" })
+                .inc_by(newly_silent);
+        }
+        let Some(ask) = ask else {
             return;
         };
         debug!(peer = %ask.peer, height = ask.height, target = self.catch_up.target(), "behind; requesting a finalized block");
@@ -262,6 +271,10 @@ impl Node {
                 Answer::Invalid
             }
         };
+        self.metrics
+            .catch_up
+            .get_or_create(&crate::metrics::AnswerLabels { answer: answer.label() })
+            .inc();
         if let Some(event) = self.catch_up.answered(request, answer, now) {
             if event == PeerEvent::BadResponse {
                 warn!(%peer, height = asked, "catch-up: invalid block; asking another peer");
@@ -338,8 +351,14 @@ impl Node {
                 ..
             } => {
                 debug!(%peer, %error, "sync request failed");
-                if self.catch_up.answered(request_id, Answer::Failed, now_ms()).is_some() {
-                    debug!(%peer, "unexpected reputation event for a failed request");
+                if self.catch_up.asked(request_id).is_some() {
+                    self.metrics
+                        .catch_up
+                        .get_or_create(&crate::metrics::AnswerLabels {
+                            answer: Answer::Failed.label(),
+                        })
+                        .inc();
+                    let _ = self.catch_up.answered(request_id, Answer::Failed, now_ms());
                 }
                 self.poll_catch_up();
             }

@@ -233,11 +233,13 @@ impl Node {
     /// admission check (the point is to see what the network lets through).
     pub(super) fn publish_sample(&mut self, topic: Topic) -> Result<String, String> {
         self.heartbeat_sequence = now_ms().max(self.heartbeat_sequence.saturating_add(1));
+        let live = self.chain.as_ref().map_or(1, |c| c.ledger().height().saturating_add(1));
         let data = crate::testing::sample_message(
             topic,
             self.handshake.identity(),
             &self.config.network_id,
             self.heartbeat_sequence,
+            live,
             now_ms(),
         );
         self.publish(topic, data)

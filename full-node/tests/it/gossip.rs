@@ -315,7 +315,8 @@ async fn a_plain_libp2p_observer_reads_blocks_and_meta_but_cannot_publish_proofs
     }
 
     // The observer's proof envelope (its key is not registered) is refused.
-    let attempt = tiernet_node::testing::sample_message(Topic::Proofs, None, &network, 1, tiernet_node::node::now_ms());
+    let attempt =
+        tiernet_node::testing::sample_message(Topic::Proofs, None, &network, 1, 1, tiernet_node::node::now_ms());
     swarm
         .behaviour_mut()
         .publish(topic(Topic::Proofs), attempt.clone())
