@@ -15,7 +15,7 @@ use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::{SignedMessage, proof_content_id, sign_uptime_witness};
 use tiernet_node::telemetry::{BlockView, ChainView};
 
-use crate::common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers};
+use crate::common::{NodeProcess, Started, eventually, genesis, http_get, http_post, metric_sum, peers};
 
 pub(crate) const PROGRESS: Duration = Duration::from_secs(60);
 
@@ -193,11 +193,31 @@ fn four_validators_finalize_survive_one_crash_and_stall_at_two() {
         "three validators finalize three more heights",
     );
 
-    // A second one crashes: 50% of the power cannot finalize.
+    // A second one crashes: 50% of the power cannot finalize. Positive
+    // evidence first: the two survivors keep exchanging votes (rounds time
+    // out, votes are rebroadcast), and still no height is decided.
     v[2].kill();
-    std::thread::sleep(Duration::from_secs(3));
-    let stalled = [v[0].height(), v[1].height()];
-    std::thread::sleep(Duration::from_secs(8));
+    let votes_at = |m: &Member| {
+        metric_sum(
+            &m.node.telemetry,
+            &[
+                "tiernet_gossip_messages_total",
+                "topic=\"votes\"",
+                "decision=\"accept\"",
+            ],
+        )
+    };
+    let (stalled, votes_before) = loop {
+        let heights = [v[0].height(), v[1].height()];
+        let before = [votes_at(&v[0]), votes_at(&v[1])];
+        std::thread::sleep(Duration::from_secs(2));
+        if [v[0].height(), v[1].height()] == heights {
+            break (heights, before);
+        }
+    };
+    eventually("the two survivors exchange votes while stalled", PROGRESS, || {
+        votes_at(&v[0]) >= votes_before[0] + 6.0 && votes_at(&v[1]) >= votes_before[1] + 6.0
+    });
     assert_eq!(
         [v[0].height(), v[1].height()],
         stalled,
@@ -313,7 +333,21 @@ fn proofs_wait_in_the_mempool_across_restarts_and_bad_ones_cost_score() {
         &format!("/testing/submit-proof?envelope={}", hex::encode(&good)),
     );
     assert!(body.contains("local=Duplicate"), "{body}");
-    std::thread::sleep(Duration::from_secs(3));
+    // Positive evidence before the negative check: V0, the only peer of
+    // both senders, decided on both bad envelopes.
+    let proofs_decided = |decision: &str| {
+        metric_sum(
+            &v[0].node.telemetry,
+            &[
+                "tiernet_gossip_messages_total",
+                "topic=\"proofs\"",
+                &format!("decision=\"{decision}\""),
+            ],
+        )
+    };
+    eventually("V0 refused both bad envelopes", PROGRESS, || {
+        proofs_decided("invalid_proof") >= 1.0 && proofs_decided("unknown_author") >= 1.0
+    });
     for m in [&v[0], &v[1]] {
         let pool = m.chain().mempool;
         assert_eq!(pool, vec![good_id.clone()], "only the valid proof is pending");

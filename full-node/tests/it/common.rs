@@ -300,6 +300,20 @@ pub fn received(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /testing/received JSON ({e}): {body}"))
 }
 
+/// The sum of every sample of `/metrics` whose series (name and labels)
+/// contains all of `parts`, e.g. `["tiernet_gossip_messages_total",
+/// "decision=\"stale\""]`. 0 when there is none.
+pub fn metric_sum(telemetry: &str, parts: &[&str]) -> f64 {
+    let (status, body) = http_get(telemetry, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(series, _)| parts.iter().all(|p| series.contains(p)))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
 /// Polls until `done` holds or `limit` passes; panics with `what` on timeout.
 pub fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{NodeProcess, Started, eventually, genesis, http_get, http_post, peers, received, wait_for_peers};
+use crate::common::{
+    NodeProcess, Started, eventually, genesis, http_get, http_post, metric_sum, peers, received, wait_for_peers,
+};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
 use libp2p::identity::Keypair;
@@ -70,6 +72,16 @@ fn publish(member: &Member, topic: Topic) -> String {
     body.trim().to_owned()
 }
 
+/// Connections `member` refused at the connection level so far (its log).
+fn denials(member: &Member) -> usize {
+    member
+        .node
+        .process
+        .stderr_so_far()
+        .matches("incoming connection denied")
+        .count()
+}
+
 fn has(member: &Member, id: &str) -> bool {
     received(&member.telemetry).iter().any(|r| r.message_id == id)
 }
@@ -129,8 +141,23 @@ fn exactly_the_allowed_messages_arrive_everywhere_and_rejected_senders_lose_scor
             }
         }
     }
-    // Give rejected messages the same time to (not) spread.
-    std::thread::sleep(Duration::from_secs(2));
+    // Positive evidence before the negative check: every disallowed message
+    // was refused somewhere (each sender published to at least one peer).
+    let disallowed = expected.iter().filter(|(_, _, _, allowed)| !*allowed).count() as f64;
+    eventually("every disallowed message is refused", SPREAD, || {
+        let refused: f64 = all
+            .iter()
+            .flat_map(|m| {
+                ["unauthorised", "unknown_author"].map(|decision| {
+                    metric_sum(
+                        &m.telemetry,
+                        &["tiernet_gossip_messages_total", &format!("decision=\"{decision}\"")],
+                    )
+                })
+            })
+            .sum();
+        refused >= disallowed
+    });
     for (sender, topic, id, allowed) in &expected {
         if !*allowed {
             for m in all {
@@ -197,10 +224,12 @@ fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
     wait_for_peers(&v.telemetry, "P is disconnected", |peers| {
         peers.iter().any(|r| r.peer_id == p.peer_id && !r.connected)
     });
-    // While banned, P's dials are refused.
+    // While banned, P's dials are refused: V logs the denial (positive
+    // evidence) and P stays disconnected.
     let dial = format!("/testing/dial?addr={}", v.tcp);
+    let denied_before = denials(&v);
     assert_eq!(http_post(&p.telemetry, &dial).0, 200);
-    std::thread::sleep(Duration::from_millis(800));
+    eventually("V denies P's dial", SPREAD, || denials(&v) > denied_before);
     let record = peers(&v.telemetry)
         .into_iter()
         .find(|r| r.peer_id == p.peer_id)
@@ -228,8 +257,9 @@ fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
     wait_for_peers(&v.telemetry, "blocklisted P is disconnected", |peers| {
         peers.iter().any(|r| r.peer_id == p.peer_id && !r.connected)
     });
+    let denied_before = denials(&v);
     http_post(&p.telemetry, &dial);
-    std::thread::sleep(Duration::from_millis(800));
+    eventually("V denies blocklisted P's dial", SPREAD, || denials(&v) > denied_before);
     assert!(
         !peers(&v.telemetry)
             .iter()
