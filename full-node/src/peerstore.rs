@@ -227,6 +227,8 @@ pub struct Peerstore {
     /// Evicted peers whose rows are still to be deleted. Disjoint from
     /// `records`; flushed when it reaches `max_peers` entries.
     evicted: HashSet<PeerId>,
+    /// Write transactions committed so far (each costs an fsync).
+    write_transactions: u64,
 }
 
 impl Peerstore {
@@ -249,6 +251,7 @@ impl Peerstore {
             records: HashMap::new(),
             dirty: HashSet::new(),
             evicted: HashSet::new(),
+            write_transactions: 0,
         };
         let rows = peerstore.load(now_ms)?;
         // Delete every row that is not in memory now: corrupt ones and evicted ones.
@@ -512,6 +515,12 @@ impl Peerstore {
             .collect()
     }
 
+    /// Write transactions this peerstore committed since it was opened (each
+    /// is a durable write): what a peer can make the node do to its disk.
+    pub fn write_transactions(&self) -> u64 {
+        self.write_transactions
+    }
+
     /// Writes every dirty record, and deletes the rows of evicted peers, in
     /// one transaction. Returns how many records were written. On error
     /// nothing is forgotten: the next flush tries again.
@@ -519,6 +528,7 @@ impl Peerstore {
         if self.dirty.is_empty() && self.evicted.is_empty() {
             return Ok(0);
         }
+        self.write_transactions += 1;
         let store = &self.store;
         let err = |e: redb::Error| store.error("flush", PEERS_TABLE, e);
         let txn = store.database().begin_write().map_err(|e| err(e.into()))?;
@@ -549,6 +559,7 @@ impl Peerstore {
         let Some(record) = self.records.get(peer) else {
             return Ok(());
         };
+        self.write_transactions += 1;
         let store = &self.store;
         let err = |e: redb::Error| store.error("write peer", PEERS_TABLE, e);
         let value = encode(store, record)?;

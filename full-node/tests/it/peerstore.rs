@@ -57,6 +57,35 @@ fn records_survive_reopen() {
 }
 
 #[test]
+fn a_repeated_hello_costs_no_store_write_of_its_own() {
+    // Issue 14, point 5: each verified Hello used to write the peer's record
+    // at once, so a peer repeating its Hello made the node fsync per message.
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = open(&dir.path().join(STORE_FILE), 100, 1_000);
+    let peer = PeerId::random();
+    let zsi = Some(ZsiId(tiernet_core::hash::Hash32([7; 32])));
+    peers.set_identity(peer, zsi, Tier::TL1, "agent/1", 1_000).unwrap();
+    let after_first = peers.write_transactions();
+    assert!(after_first >= 1, "a new identity is written at once");
+    for i in 0..100 {
+        peers.set_identity(peer, zsi, Tier::TL1, "agent/1", 1_001 + i).unwrap();
+    }
+    assert_eq!(
+        peers.write_transactions(),
+        after_first,
+        "the same identity again writes nothing at once"
+    );
+    assert_eq!(
+        peers.flush().unwrap(),
+        1,
+        "the contact time goes out with the next batch"
+    );
+    // A change (here the tier) is still written at once.
+    peers.set_identity(peer, zsi, Tier::TL2, "agent/1", 2_000).unwrap();
+    assert_eq!(peers.write_transactions(), after_first + 2);
+}
+
+#[test]
 fn routine_changes_wait_for_flush_but_bans_are_written_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(STORE_FILE);
