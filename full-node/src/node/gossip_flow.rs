@@ -6,6 +6,7 @@
 //! reputation event for the propagation source; metrics and a log event.
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // Multiaddr: the test API only
 use libp2p::{Multiaddr, PeerId};
 use tiernet_core::admission::{DenyReason, RateClass};
 use tiernet_core::gossip::{self, Author, GossipContext, Payload, RejectReason, Verdict};
@@ -13,6 +14,7 @@ use tiernet_core::ratelimit::Rate;
 use tiernet_core::reputation::PeerEvent;
 use tiernet_core::wire::proto::{self, votes_message};
 use tiernet_core::wire::{Topic, encode};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // warn: the test API only
 use tracing::{debug, info, warn};
 
 use super::{Node, ReceivedMessage, now_ms};
@@ -237,6 +239,7 @@ impl Node {
 
     /// Test API: publishes a sample message on `topic`, without our own
     /// admission check (the point is to see what the network lets through).
+    #[cfg(feature = "testing")]
     pub(super) fn publish_sample(&mut self, topic: Topic) -> Result<String, String> {
         self.heartbeat_sequence += 1;
         let data = sample_message(
@@ -250,6 +253,7 @@ impl Node {
     }
 
     /// Test API: dials an address.
+    #[cfg(feature = "testing")]
     pub(super) fn dial_address(&mut self, addr: &str) -> Result<String, String> {
         let addr: Multiaddr = addr.parse().map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;
         self.swarm
