@@ -35,6 +35,10 @@ test: setup
 	$(CARGO) fmt --all -- --check
 	$(call banner,cargo clippy)
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(call banner,cargo clippy: tiernet-node as operators build it (no feature testing))
+	$(CARGO) clippy -p tiernet-node --lib --bins -- -D warnings
+	$(call banner,release-style tiernet-node has no test switches (scripts/check-release-build))
+	scripts/check-release-build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		printf '\n==> %s\n' "cargo nextest run"; \
 		$(CARGO) nextest run --workspace; \
@@ -46,7 +50,7 @@ test: setup
 	fi
 	$(call banner,bindings: build tiernet-ffi, generate Swift/Kotlin/Python, run the Python tests)
 	scripts/bindings
-	$(CARGO) build -p tiernet-node
+	$(CARGO) build -p tiernet-node --features testing
 	python3 -m pytest -q -p no:cacheprovider bindings-uniffi/tests
 	$(call banner,cargo doc (warnings are errors))
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
@@ -55,6 +59,7 @@ test: setup
 	$(call banner,wasm-bindgen-test in headless Chromium (core::verify and the light client on wasm32))
 	scripts/wasm-test
 	$(call banner,web demo end to end in Chromium (playwright-core) against a devnet)
+	# The devnet's --forger needs the test switches (built above with --features testing).
 	cd tests/browser && TIERNET_NODE_BIN="$(CURDIR)/target/debug/tiernet-node" npm test
 	@printf '\n==> target directory: %s\n' "$$(du -sh target 2>/dev/null | cut -f1)"
 	$(call banner,all tests passed)
@@ -67,6 +72,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p tiernet-node --lib --bins -- -D warnings
 
 wasm: setup
 	$(call banner,npm package @tiernet/light-client)

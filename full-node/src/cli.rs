@@ -59,6 +59,8 @@ pub struct Cli {
     pub genesis: Option<PathBuf>,
 
     /// Serve the test-only /testing endpoints on the telemetry port (never on a real network); sets `testing.api`
+    /// (only in builds with the cargo feature `testing`)
+    #[cfg(feature = "testing")]
     #[arg(long)]
     pub testing_api: bool,
 
@@ -72,6 +74,8 @@ pub struct Cli {
 
     /// Answer sync requests with forged data (test-only: the dishonest peer of light-client tests):
     /// headers, state, chunks (comma-separated) or all; sets `testing.forge_sync`
+    /// (only in builds with the cargo feature `testing`)
+    #[cfg(feature = "testing")]
     #[arg(long, value_name = "KINDS")]
     pub testing_forge_sync: Option<String>,
 
@@ -140,6 +144,8 @@ pub enum Command {
         base_port: u16,
         /// Also run a dishonest non-validator node that answers light-client sync requests with forged data
         /// (headers, state, chunks — comma-separated — or all); listed as `forger` in devnet.json
+        /// (only in builds with the cargo feature `testing`)
+        #[cfg(feature = "testing")]
         #[arg(long, value_name = "KINDS")]
         forger: Option<String>,
     },
@@ -197,11 +203,27 @@ impl Cli {
         if let Some(n) = self.snapshot_chunk_entries {
             config.snapshots.chunk_entries = n;
         }
-        if let Some(kinds) = &self.testing_forge_sync {
-            config.testing.forge_sync = kinds.clone();
+        #[cfg(feature = "testing")]
+        {
+            if let Some(kinds) = &self.testing_forge_sync {
+                config.testing.get_or_insert_with(Default::default).forge_sync = kinds.clone();
+            }
+            if self.testing_api {
+                config.testing.get_or_insert_with(Default::default).api = true;
+            }
         }
-        if self.testing_api {
-            config.testing.api = true;
+    }
+}
+
+impl Command {
+    /// The `--forger` of `devnet` (always `None` in a build without the
+    /// cargo feature `testing`, which has no such flag); `None` for the other
+    /// commands.
+    pub fn devnet_forger(&self) -> Option<String> {
+        match self {
+            #[cfg(feature = "testing")]
+            Command::Devnet { forger, .. } => forger.clone(),
+            _ => None,
         }
     }
 }
@@ -281,5 +303,48 @@ mod tests {
         assert!(Cli::try_parse_from(["tiernet-node"]).is_err());
         // Options come before the command.
         assert!(Cli::try_parse_from(["tiernet-node", "run", "--data-dir", "x"]).is_err());
+    }
+
+    /// The test switches exist only with the cargo feature `testing`; a
+    /// release build's `--help` does not show them and its parser refuses
+    /// them (`scripts/check-release-build` checks the release binary itself).
+    #[test]
+    fn test_switches_exist_only_in_a_testing_build() {
+        let testing = cfg!(feature = "testing");
+        let help = Cli::command().render_long_help().to_string();
+        assert_eq!(help.contains("--testing-api"), testing, "{help}");
+        assert_eq!(help.contains("--testing-forge-sync"), testing, "{help}");
+        let mut devnet = Cli::command();
+        let devnet_help = devnet
+            .find_subcommand_mut("devnet")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert_eq!(devnet_help.contains("--forger"), testing, "{devnet_help}");
+        for args in [
+            &["tiernet-node", "--testing-api", "run"][..],
+            &["tiernet-node", "--testing-forge-sync", "all", "run"],
+            &["tiernet-node", "devnet", "--forger", "all"],
+        ] {
+            let parsed = Cli::try_parse_from(args);
+            assert_eq!(parsed.is_ok(), testing, "{args:?}");
+            if let Err(e) = parsed {
+                assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{args:?}: {e}");
+            }
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn test_switch_flags_set_the_testing_section() {
+        let cli =
+            Cli::try_parse_from(["tiernet-node", "--testing-api", "--testing-forge-sync", "state", "run"]).unwrap();
+        let config = cli.resolve_config().unwrap();
+        assert!(config.testing_api);
+        assert!(config.testing_forge_sync.state && !config.testing_forge_sync.headers);
+        let cli = Cli::try_parse_from(["tiernet-node", "devnet", "--forger", "all"]).unwrap();
+        assert_eq!(cli.command.devnet_forger().as_deref(), Some("all"));
+        let cli = Cli::try_parse_from(["tiernet-node", "run"]).unwrap();
+        assert!(!cli.resolve_config().unwrap().testing_api);
     }
 }

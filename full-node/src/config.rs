@@ -82,8 +82,11 @@ pub struct NodeConfig {
     pub reputation: ReputationConfig,
     /// Operator allow and block lists (reloaded on SIGHUP).
     pub peers: PeersConfig,
-    /// Test-only switches; never enable them on a real network.
-    pub testing: TestingConfig,
+    /// Test-only switches; never enable them on a real network. Accepted
+    /// only by a binary built with the cargo feature `testing` (tests and
+    /// the devnet's forger); a release build refuses a config that has a
+    /// `[testing]` section at all. Default: absent.
+    pub testing: Option<TestingConfig>,
     /// Peers to dial on start, as multiaddrs ending in `/p2p/<PeerId>`.
     /// Default empty.
     pub bootstrap: Vec<String>,
@@ -162,7 +165,8 @@ pub struct PeersConfig {
     pub block: Vec<String>,
 }
 
-/// `[testing]`: switches for tests and demos.
+/// `[testing]`: switches for tests and demos (builds with the cargo feature
+/// `testing` only; see [`NodeConfig::testing`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TestingConfig {
@@ -187,12 +191,18 @@ pub struct TelemetryConfig {
     /// empty disables it. Port 0 picks a free port (printed as
     /// `telemetry: http://…`). Default `"127.0.0.1:9100"`.
     pub listen: String,
+    /// Host names (no port) accepted in a request's `Host` header besides
+    /// the bound address (and `localhost` on loopback): the names scrapers
+    /// or a reverse proxy use. Requests for any other host are refused (the
+    /// DNS-rebinding guard, see [`crate::telemetry::HostPolicy`]). Default `[]`.
+    pub hosts: Vec<String>,
 }
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
         Self {
             listen: DEFAULT_TELEMETRY_LISTEN.to_owned(),
+            hosts: Vec::new(),
         }
     }
 }
@@ -252,7 +262,7 @@ impl Default for NodeConfig {
             telemetry: TelemetryConfig::default(),
             reputation: ReputationConfig::default(),
             peers: PeersConfig::default(),
-            testing: TestingConfig::default(),
+            testing: None,
             bootstrap: Vec::new(),
             limits: LimitsConfig::default(),
             snapshots: SnapshotsConfig::default(),
@@ -306,6 +316,8 @@ pub struct ValidConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `telemetry.listen`, unless disabled.
     pub telemetry: Option<std::net::SocketAddr>,
+    /// `telemetry.hosts`, lower case.
+    pub telemetry_hosts: Vec<String>,
     /// `limits.max_peers`.
     pub max_peers: usize,
     /// `[reputation]`.
@@ -314,9 +326,9 @@ pub struct ValidConfig {
     pub allow: std::collections::BTreeSet<PeerId>,
     /// `peers.block`.
     pub block: std::collections::BTreeSet<PeerId>,
-    /// `testing.api`.
+    /// `testing.api` (always false without the cargo feature `testing`).
     pub testing_api: bool,
-    /// `testing.forge_sync`.
+    /// `testing.forge_sync` (always nothing without the cargo feature `testing`).
     pub testing_forge_sync: crate::sync_server::Forgeries,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
@@ -520,6 +532,22 @@ impl NodeConfig {
                 )
             })?)
         };
+        let mut telemetry_hosts = Vec::with_capacity(self.telemetry.hosts.len());
+        for (i, name) in self.telemetry.hosts.iter().enumerate() {
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                && !name.starts_with(['.', '-']);
+            if !valid {
+                return Err(invalid(
+                    format!("telemetry.hosts[{i}]"),
+                    format!(
+                        "{name:?} is not a host name; expected a DNS name without port or scheme, e.g. \"node1.example.org\""
+                    ),
+                ));
+            }
+            telemetry_hosts.push(name.trim_end_matches('.').to_ascii_lowercase());
+        }
         if self.limits.max_peers == 0 {
             return Err(invalid("limits.max_peers".into(), "is 0; expected at least 1".into()));
         }
@@ -581,8 +609,9 @@ impl NodeConfig {
                 "is 0; expected at least 1".into(),
             ));
         }
-        let testing_forge_sync = crate::sync_server::Forgeries::parse(&self.testing.forge_sync)
-            .map_err(|problem| invalid("testing.forge_sync".into(), problem))?;
+        let (testing_api, testing_forge_sync) = self
+            .testing_switches()
+            .map_err(|(key, problem)| invalid(key.into(), problem))?;
         let snapshots = crate::snapshots::SnapshotPolicy {
             interval_blocks: self.snapshots.interval_blocks,
             kept: self.snapshots.kept,
@@ -615,7 +644,8 @@ impl NodeConfig {
             reputation,
             allow,
             block,
-            testing_api: self.testing.api,
+            telemetry_hosts,
+            testing_api,
             testing_forge_sync,
             bootstrap,
             max_connections: self.limits.max_connections,
@@ -626,6 +656,33 @@ impl NodeConfig {
         })
     }
 }
+
+impl NodeConfig {
+    /// `testing.api` and `testing.forge_sync`, checked; `Err((key, problem))`.
+    #[cfg(feature = "testing")]
+    fn testing_switches(&self) -> Result<(bool, crate::sync_server::Forgeries), (&'static str, String)> {
+        let Some(testing) = &self.testing else {
+            return Ok((false, crate::sync_server::Forgeries::default()));
+        };
+        let forge = crate::sync_server::Forgeries::parse(&testing.forge_sync).map_err(|p| ("testing.forge_sync", p))?;
+        Ok((testing.api, forge))
+    }
+
+    /// Without the cargo feature `testing` there are no test switches: a
+    /// `[testing]` section is refused, whatever it sets.
+    #[cfg(not(feature = "testing"))]
+    fn testing_switches(&self) -> Result<(bool, crate::sync_server::Forgeries), (&'static str, String)> {
+        match &self.testing {
+            None => Ok((false, crate::sync_server::Forgeries::default())),
+            Some(_) => Err(("[testing]", TESTING_FEATURE_MISSING.to_owned())),
+        }
+    }
+}
+
+/// Why a build without the cargo feature `testing` refuses `[testing]`.
+pub const TESTING_FEATURE_MISSING: &str = "is only accepted by a tiernet-node built with the cargo feature `testing` \
+     (tests and the devnet's forger: cargo build -p tiernet-node --features testing); this build has no test \
+     switches; remove the [testing] section";
 
 /// The transports a listen address can be for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -720,7 +777,7 @@ fn parse_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError 
 /// [`NodeConfig::default`].
 pub fn default_config_toml() -> String {
     use tiernet_core::wire::limits::{MAX_CHUNK_ENTRIES, MAX_SNAPSHOT_CHUNKS};
-    format!(
+    let mut document = format!(
         r#"# tiernet-node configuration.
 # Every key is optional: a missing key takes the default shown here.
 # Unknown keys are an error. Command-line flags override this file.
@@ -772,6 +829,11 @@ key_file = ""
 [telemetry]
 # ip:port serving /metrics (Prometheus) and /peers (JSON); "" disables it.
 listen = "{DEFAULT_TELEMETRY_LISTEN}"
+# Host names (no port) accepted in the Host header besides the bound address
+# (and localhost when bound to loopback), e.g. ["node1.example.org"] for a
+# scraper or reverse proxy that uses a DNS name. Other hosts get 421: a guard
+# against DNS rebinding from web pages.
+hosts = []
 
 [reputation]
 # Local peer reputation: invalid or unauthorised messages, replays, rate-limit
@@ -788,13 +850,6 @@ half_life_secs = 600
 # Edit and send SIGHUP to apply without a restart.
 allow = []
 block = []
-
-[testing]
-# Test-only HTTP endpoints (/testing/...): never enable on a real network.
-api = false
-# Test-only: answer sync requests with forged data (light-client tests):
-# "headers", "state", "chunks" (comma-separated) or "all"; "" forges nothing.
-forge_sync = ""
 
 [limits]
 # Most established connections in total, incoming and outgoing (at least 1).
@@ -819,8 +874,26 @@ kept = {DEFAULT_SNAPSHOTS_KEPT}
 # chunks: a snapshot has at most {MAX_SNAPSHOT_CHUNKS} chunks.
 chunk_entries = {DEFAULT_SNAPSHOT_CHUNK_ENTRIES}
 "#
-    )
+    );
+    if cfg!(feature = "testing") {
+        document.push_str(TESTING_SECTION);
+    }
+    document
 }
+
+/// The `[testing]` section, commented out, in the default document of a
+/// build with the cargo feature `testing` (a release build has none).
+const TESTING_SECTION: &str = r#"
+# [testing]: only in a tiernet-node built with the cargo feature `testing`
+# (tests and the devnet's forger); a release build refuses this section.
+# Never enable these on a real network.
+# [testing]
+# Test-only HTTP endpoints on the telemetry port (/testing/...).
+# api = false
+# Answer sync requests with forged data (the light-client tests' dishonest
+# peer): "headers", "state", "chunks" (comma-separated) or "all"; "" forges nothing.
+# forge_sync = ""
+"#;
 
 #[cfg(test)]
 mod tests {
@@ -1005,5 +1078,55 @@ mod tests {
             message.contains("listen.tcp[0]: \"foo\" is not a multiaddr"),
             "{message}"
         );
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn testing_switches_in_a_testing_build() {
+        let valid = parse("[testing]\napi = true\nforge_sync = \"headers,state\"\n")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(valid.testing_api);
+        assert!(valid.testing_forge_sync.headers && valid.testing_forge_sync.state);
+        assert!(!valid.testing_forge_sync.chunks);
+        let message = invalid("[testing]\nforge_sync = \"votes\"\n");
+        assert!(message.contains("testing.forge_sync"), "{message}");
+        // No section: no switches.
+        let valid = parse("").unwrap().validate().unwrap();
+        assert!(!valid.testing_api);
+        assert_eq!(valid.testing_forge_sync, crate::sync_server::Forgeries::default());
+        // The default document mentions the section only as a comment.
+        assert!(default_config_toml().contains("\n# forge_sync = \"\""));
+    }
+
+    /// Compiled only without the cargo feature `testing` (`make test` checks
+    /// the release binary the same way in `scripts/check-release-build`).
+    #[cfg(not(feature = "testing"))]
+    #[test]
+    fn a_release_build_refuses_any_testing_section() {
+        for text in [
+            "[testing]\napi = true\n",
+            "[testing]\n",
+            "[testing]\nforge_sync = \"all\"\n",
+        ] {
+            let message = invalid(text);
+            assert!(message.contains("[testing]"), "{message}");
+            assert!(message.contains("cargo feature `testing`"), "{message}");
+        }
+        assert!(!default_config_toml().contains("testing"));
+    }
+
+    #[test]
+    fn telemetry_hosts_are_names() {
+        let valid = parse("[telemetry]\nhosts = [\"Node1.Example.org.\", \"metrics\"]\n")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(valid.telemetry_hosts, vec!["node1.example.org", "metrics"]);
+        for bad in ["node1.example.org:9100", "http://node1", "", ".example", "a b"] {
+            let message = invalid(&format!("[telemetry]\nhosts = [\"ok.example\", {bad:?}]\n"));
+            assert!(message.contains("telemetry.hosts[1]"), "{bad}: {message}");
+        }
     }
 }

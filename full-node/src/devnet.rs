@@ -17,7 +17,10 @@
 //! the chain honestly but answers light-client sync requests with forged
 //! data (`testing.forge_sync`): the dishonest peer that the web demo and the
 //! browser tests show being caught. `devnet.json` lists it apart from the
-//! validators.
+//! validators. The forger exists only in a binary built with the cargo
+//! feature `testing` (`cargo build -p tiernet-node --features testing`, as
+//! `make demo` and the tests do); a release build has no `--forger` flag and
+//! [`run`] refuses [`DevnetOptions::forger`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,7 +53,8 @@ pub struct DevnetOptions {
     /// The network id (for a new genesis).
     pub network_id: NetworkId,
     /// Forgeries of the extra dishonest node (`headers,state,chunks` or
-    /// `all`); `None`: no such node.
+    /// `all`); `None`: no such node. Only a build with the cargo feature
+    /// `testing` accepts one.
     pub forger: Option<String>,
 }
 
@@ -183,7 +187,10 @@ fn node_config(options: &DevnetOptions, index: usize, bootstrap: &[Multiaddr]) -
     // Snapshots every few seconds, so the demo and the tests see them soon.
     config.snapshots.interval_blocks = DEVNET_SNAPSHOT_INTERVAL_BLOCKS;
     if forger {
-        config.testing.forge_sync = options.forger.clone().unwrap_or_default();
+        config.testing = Some(crate::config::TestingConfig {
+            forge_sync: options.forger.clone().unwrap_or_default(),
+            ..Default::default()
+        });
     }
     config.validate().map_err(|error| DevnetError::Config { index, error })
 }
@@ -211,6 +218,13 @@ pub async fn run(options: DevnetOptions, shutdown: impl std::future::Future<Outp
             "--validators {} is out of range; expected 1 to {MAX_DEVNET_VALIDATORS}",
             options.validators
         )));
+    }
+    if options.forger.is_some() && !cfg!(feature = "testing") {
+        return Err(DevnetError::Options(
+            "a forger needs a tiernet-node built with the cargo feature `testing` \
+             (cargo build -p tiernet-node --features testing)"
+                .into(),
+        ));
     }
     ensure_genesis(&options)?;
     let existing = (0..)

@@ -11,6 +11,20 @@
 //! | [`catch_up`] | sans-IO catch-up: whom to ask for the next finalized block, rotation on silence, blame for invalid answers |
 //! | [`node`] | the node: key, swarm (TCP, Noise XX, Yamux), listeners, bootstrap dials, event loop, shutdown |
 //! | [`output`] | the stdout output contract that tests and tooling parse |
+//!
+//! ## Cargo feature `testing`
+//!
+//! The test switches exist only in a build with the feature `testing`:
+//! the `--testing-api` flag and the `/testing/*` telemetry endpoints (which
+//! publish arbitrary messages, dial, or make a validator double-sign), the
+//! `--testing-forge-sync` flag and the forging code of the sync server, the
+//! devnet's `--forger`, and the `[testing]` config section. A build without
+//! it (`cargo build --release -p tiernet-node`, what operators run) has no
+//! such flags in `--help`, refuses them, and refuses a config file with a
+//! `[testing]` section, naming the feature. The crate's tests turn it on
+//! through a self dev-dependency, and `make test` / `make demo` build the
+//! binary they run with `--features testing`; `scripts/check-release-build`
+//! (part of `make test`) checks a build without it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

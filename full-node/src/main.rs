@@ -22,8 +22,8 @@ fn main() -> ExitCode {
             validators,
             dir,
             base_port,
-            forger,
-        } => devnet(&cli, *validators, dir.clone(), *base_port, forger.clone()),
+            ..
+        } => devnet(&cli, *validators, dir.clone(), *base_port, cli.command.devnet_forger()),
         Command::Genesis {
             out,
             validators,

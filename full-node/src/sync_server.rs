@@ -15,10 +15,19 @@
 //! the timeout (the `request_response` behaviour's settings); sizes are
 //! capped by the codec and by the limits here.
 //!
-//! A node started with `--testing-forge-sync <kinds>` answers with forged
-//! data ([`Forgeries`]: headers with a corrupted commit signature, state
-//! values that are not the ones proven, chunks with an altered entry): the
-//! light-client tests' dishonest peer. Never use it outside tests.
+//! Headers (for `Headers`, chain proofs and state answers) come from the
+//! block store's header index ([`BlockStore::signed_headers`]): a range of
+//! 64 headers reads 64 small rows and decodes no block, whatever the
+//! blocks' bodies hold.
+//!
+//! A node built with the cargo feature `testing` and started with
+//! `--testing-forge-sync <kinds>` answers with forged data ([`Forgeries`]:
+//! headers with a corrupted commit signature, state values that are not the
+//! ones proven, chunks with an altered entry): the light-client tests'
+//! dishonest peer. A release build has no forging code; its [`Forgeries`]
+//! is always empty.
+//!
+//! [`BlockStore::signed_headers`]: crate::block_store::BlockStore::signed_headers
 
 // The helpers' error is the response to send back, built once per request.
 #![allow(clippy::result_large_err)]
@@ -27,6 +36,7 @@ use prost::Message;
 use tiernet_core::wire::limits::MAX_SYNC_RESPONSE;
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 
+use crate::block_store::BlockStore;
 use crate::consensus::chain::Chain;
 use crate::snapshots::{SnapshotError, Snapshots};
 
@@ -43,11 +53,13 @@ pub struct SyncServer<'a> {
     pub chain: &'a Chain,
     /// Kept snapshots (`None`: this node keeps none).
     pub snapshots: Option<&'a Snapshots>,
-    /// Test-only: which answers to forge.
+    /// Test-only: which answers to forge (ignored without the cargo feature
+    /// `testing`).
     pub forge: Forgeries,
 }
 
-/// Which sync answers a test-only dishonest node forges.
+/// Which sync answers a test-only dishonest node forges (only a build with
+/// the cargo feature `testing` can set any).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Forgeries {
     /// Headers, blocks and chain proofs (a corrupted commit signature).
@@ -61,6 +73,7 @@ pub struct Forgeries {
 impl Forgeries {
     /// Parses `""` (nothing), `all`, or a comma-separated list of
     /// `headers`, `state`, `chunks`.
+    #[cfg(feature = "testing")]
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut forgeries = Self::default();
         for kind in text.split(',').map(str::trim).filter(|k| !k.is_empty()) {
@@ -112,7 +125,7 @@ fn respond(kind: sync_response::Kind) -> proto::SyncResponse {
 impl SyncServer<'_> {
     /// The answer to `request`.
     pub fn answer(&self, request: proto::SyncRequest) -> proto::SyncResponse {
-        let mut response = match request.kind {
+        let response = match request.kind {
             None => error(proto::SyncErrorCode::BadRequest, "empty request (no kind set)"),
             Some(sync_request::Kind::Headers(r)) => self.headers(r.from_height, r.count),
             Some(sync_request::Kind::Block(r)) => match self.signed_block(r.height) {
@@ -124,7 +137,8 @@ impl SyncServer<'_> {
             Some(sync_request::Kind::SnapshotManifest(r)) => self.manifest(r.height),
             Some(sync_request::Kind::SnapshotChunk(r)) => self.chunk(r.height, r.index),
         };
-        forge(self.forge, &mut response);
+        #[cfg(feature = "testing")]
+        let response = forge(self.forge, response);
         response
     }
 
@@ -155,39 +169,21 @@ impl SyncServer<'_> {
         }
     }
 
+    /// The signed header at `height` (0 = latest), from the header index.
     fn signed_header(&self, height: u64) -> Result<proto::SignedHeader, proto::SyncResponse> {
-        let fb = self.signed_block(height)?;
-        Ok(proto::SignedHeader {
-            header: fb.block.and_then(|b| b.header),
-            commit: fb.commit,
-        })
+        let height = self.resolve(height)?;
+        match self.chain.block_store().signed_header(height) {
+            Ok(Some(signed)) => Ok(signed),
+            Ok(None) => Err(not_found(format!(
+                "no header at height {height} in this node's store (latest {})",
+                self.latest()
+            ))),
+            Err(e) => Err(internal("cannot read the header index", e)),
+        }
     }
 
     fn headers(&self, from: u64, count: u32) -> proto::SyncResponse {
-        let from = from.max(1);
-        let count = count.clamp(1, MAX_HEADERS_PER_RESPONSE);
-        if from > self.latest() {
-            return not_found(format!("height {from} is not finalized yet (latest {})", self.latest()));
-        }
-        let mut headers = Vec::new();
-        let mut size = 0usize;
-        for height in from..from
-            .saturating_add(u64::from(count))
-            .min(self.latest().saturating_add(1))
-        {
-            match self.signed_header(height) {
-                Ok(signed) => {
-                    size = size.saturating_add(signed.encoded_len());
-                    if size > MAX_SYNC_RESPONSE / 2 {
-                        break;
-                    }
-                    headers.push(signed);
-                }
-                Err(e) if headers.is_empty() => return e,
-                Err(_) => break,
-            }
-        }
-        respond(sync_response::Kind::Headers(proto::HeadersResponse { headers }))
+        headers_answer(self.chain.block_store(), self.latest(), from, count)
     }
 
     /// The set that signs `height` (the `validators` state entry after
@@ -321,9 +317,30 @@ impl SyncServer<'_> {
     }
 }
 
+/// The answer to `Headers { from, count }` on a chain whose latest height is
+/// `latest`: up to [`MAX_HEADERS_PER_RESPONSE`] consecutive signed headers,
+/// at most half the response cap in total, read from the header index only
+/// (no block is read or decoded).
+pub fn headers_answer(blocks: &BlockStore, latest: u64, from: u64, count: u32) -> proto::SyncResponse {
+    let from = from.max(1);
+    let count = count.clamp(1, MAX_HEADERS_PER_RESPONSE);
+    if from > latest {
+        return not_found(format!("height {from} is not finalized yet (latest {latest})"));
+    }
+    let to = from.saturating_add(u64::from(count) - 1).min(latest);
+    match blocks.signed_headers(from, to, MAX_SYNC_RESPONSE / 2) {
+        Ok(headers) if headers.is_empty() => not_found(format!(
+            "no header at height {from} in this node's store (latest {latest})"
+        )),
+        Ok(headers) => respond(sync_response::Kind::Headers(proto::HeadersResponse { headers })),
+        Err(e) => internal("cannot read the header index", e),
+    }
+}
+
 /// Test-only dishonesty: the answers `forge` names are altered so that
 /// verification must fail.
-fn forge(forge: Forgeries, response: &mut proto::SyncResponse) {
+#[cfg(feature = "testing")]
+fn forge(forge: Forgeries, mut response: proto::SyncResponse) -> proto::SyncResponse {
     fn forge_commit(commit: Option<&mut proto::CommitCertificate>) {
         if let Some(sig) = commit
             .and_then(|c| c.signatures.first_mut())
@@ -361,12 +378,14 @@ fn forge(forge: Forgeries, response: &mut proto::SyncResponse) {
         }
         _ => {}
     }
+    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(feature = "testing")]
     #[test]
     fn forgery_kinds_parse_and_unknown_ones_are_refused() {
         assert_eq!(Forgeries::parse("").unwrap(), Forgeries::default());
@@ -376,5 +395,76 @@ mod tests {
         assert!(!two.headers && two.state && two.chunks);
         let err = Forgeries::parse("headers,votes").unwrap_err();
         assert!(err.contains("\"votes\""), "{err}");
+    }
+
+    use crate::block_store::tests::{big_block, raw_block_row};
+    use crate::store::Store;
+
+    fn heights(response: &proto::SyncResponse) -> Vec<u64> {
+        match &response.kind {
+            Some(sync_response::Kind::Headers(r)) => {
+                r.headers.iter().map(|h| h.header.as_ref().unwrap().height).collect()
+            }
+            other => panic!("not headers: {other:?}"),
+        }
+    }
+
+    /// 64 headers are served from the header index without reading a
+    /// block: every block row is replaced by bytes that do not decode, and
+    /// the answer is still complete and equal to the blocks' headers.
+    #[test]
+    fn serving_64_headers_decodes_no_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = BlockStore::new(Store::open(&dir.path().join("node.redb")).unwrap());
+        let latest = 70;
+        let mut expected = Vec::new();
+        for height in 1..=latest {
+            // Bodies of 64 KiB: decoding 64 blocks would cost 4 MiB.
+            let block = big_block(height, 64 * 1024, 4);
+            blocks.put(height, &block).unwrap();
+            expected.push(crate::block_store::signed_header_of(&block));
+        }
+        for height in 1..=latest {
+            raw_block_row(&blocks, height, b"\xff\xff not a block");
+        }
+        assert!(blocks.get(3).is_err(), "block rows no longer decode");
+
+        let response = headers_answer(&blocks, latest, 3, 64);
+        assert_eq!(heights(&response), (3..67).collect::<Vec<_>>());
+        let Some(sync_response::Kind::Headers(served)) = response.kind else {
+            unreachable!()
+        };
+        assert_eq!(served.headers, expected[2..66]);
+        // The count is capped at 64 and clipped at the latest height.
+        assert_eq!(heights(&headers_answer(&blocks, latest, 1, 1_000)).len(), 64);
+        assert_eq!(
+            heights(&headers_answer(&blocks, latest, 60, 64)),
+            (60..=70).collect::<Vec<_>>()
+        );
+        assert_eq!(heights(&headers_answer(&blocks, latest, 0, 1)), vec![1], "0 means 1");
+    }
+
+    #[test]
+    fn headers_beyond_the_chain_or_missing_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = BlockStore::new(Store::open(&dir.path().join("node.redb")).unwrap());
+        let not_found = |response: proto::SyncResponse| match response.kind {
+            Some(sync_response::Kind::Error(e)) => {
+                assert_eq!(e.code, proto::SyncErrorCode::NotFound as i32);
+                e.message
+            }
+            other => panic!("not an error: {other:?}"),
+        };
+        let message = not_found(headers_answer(&blocks, 5, 6, 1));
+        assert!(
+            message.contains("height 6 is not finalized yet (latest 5)"),
+            "{message}"
+        );
+        let message = not_found(headers_answer(&blocks, 5, 2, 3));
+        assert!(message.contains("no header at height 2"), "{message}");
+        // A gap ends the range.
+        blocks.put(1, &big_block(1, 10, 1)).unwrap();
+        blocks.put(3, &big_block(3, 10, 1)).unwrap();
+        assert_eq!(heights(&headers_answer(&blocks, 3, 1, 3)), vec![1]);
     }
 }

@@ -13,14 +13,37 @@
 //! (sending and answering together). A node that does not answer in time, or
 //! that has stopped, gives `503 Service Unavailable` with a message. No
 //! request bodies are read; hyper's default header limits apply.
+//!
+//! ## Only requests addressed to this server (DNS rebinding)
+//!
+//! A web page can make a browser send requests to `127.0.0.1:9100` by
+//! pointing a name of its own at that address ("DNS rebinding"); the
+//! browser then sends that name in `Host`. Every request is therefore
+//! checked against [`HostPolicy`] before it reaches a handler: its `Host`
+//! must be the bound `ip:port`, `localhost:port` when bound to loopback
+//! (or to all addresses), any IP literal with the right port when bound to
+//! all addresses (`0.0.0.0`, `::`; an IP literal cannot be rebound), or a
+//! name listed in `telemetry.hosts` (any port: for reverse proxies and
+//! scrapers that use DNS names). Anything else, or no `Host` at all, gets
+//! `421 Misdirected Request` with a body naming the accepted hosts.
+//! Prometheus sends the target's `host:port`, so a scrape of the bound
+//! address, or of a listed name, passes.
+//!
+//! ## Test endpoints
+//!
+//! Only a binary built with the cargo feature `testing` has the
+//! `/testing/*` routes (publish, dial, received, submit-proof,
+//! equivocate), and then only when `testing.api` is set. A release build
+//! has no code for them.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
@@ -159,6 +182,7 @@ pub enum TelemetryQuery {
     /// The node's own status.
     Status(oneshot::Sender<StatusView>),
     /// Test API: publish a sample message on a topic; answers the message id.
+    #[cfg(feature = "testing")]
     Publish {
         /// The topic.
         topic: tiernet_core::wire::Topic,
@@ -166,6 +190,7 @@ pub enum TelemetryQuery {
         reply: oneshot::Sender<Result<String, String>>,
     },
     /// Test API: dial a multiaddr.
+    #[cfg(feature = "testing")]
     Dial {
         /// The address.
         addr: String,
@@ -173,6 +198,7 @@ pub enum TelemetryQuery {
         reply: oneshot::Sender<Result<String, String>>,
     },
     /// Test API: the gossip messages accepted recently.
+    #[cfg(feature = "testing")]
     Received(oneshot::Sender<Vec<ReceivedView>>),
     /// The chain's state.
     Chain(oneshot::Sender<Option<ChainView>>),
@@ -184,6 +210,7 @@ pub enum TelemetryQuery {
         reply: oneshot::Sender<Option<BlockView>>,
     },
     /// Test API: publish a proof envelope (hex of its encoding) as this node.
+    #[cfg(feature = "testing")]
     SubmitProof {
         /// Hex of the encoded `ProofEnvelope`.
         envelope: String,
@@ -191,10 +218,12 @@ pub enum TelemetryQuery {
         reply: oneshot::Sender<Result<String, String>>,
     },
     /// Test API: sign and publish two conflicting prevotes (a double sign).
+    #[cfg(feature = "testing")]
     Equivocate(oneshot::Sender<Result<String, String>>),
 }
 
 /// A gossip message the node accepted, as `/testing/received` shows it.
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ReceivedView {
     /// Topic name.
@@ -250,12 +279,16 @@ impl TelemetryServer {
     /// `registry` is behind a `std::sync::Mutex` so that the node may register
     /// metrics after the server has started; the lock is held only while one
     /// `/metrics` answer is encoded. `queries` is the bounded channel into the
-    /// node's event loop.
+    /// node's event loop. `testing` serves the `/testing/*` routes (only in a
+    /// build with the cargo feature `testing`; ignored otherwise). `hosts`
+    /// are the extra names accepted in `Host` (`telemetry.hosts`; see
+    /// [`HostPolicy`]).
     pub async fn start(
         addr: SocketAddr,
         registry: Arc<Mutex<Registry>>,
         queries: mpsc::Sender<TelemetryQuery>,
         testing: bool,
+        hosts: &[String],
     ) -> Result<TelemetryServer, TelemetryError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -263,7 +296,9 @@ impl TelemetryServer {
         let local_addr = listener
             .local_addr()
             .map_err(|source| TelemetryError::LocalAddr { addr, source })?;
-        let app = router(AppState { registry, queries }, testing);
+        let policy = Arc::new(HostPolicy::new(local_addr, hosts));
+        let app = router(AppState { registry, queries }, testing)
+            .layer(axum::middleware::from_fn_with_state(policy, check_host));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -310,25 +345,134 @@ impl Drop for TelemetryServer {
     }
 }
 
+/// Which `Host` header values the telemetry server answers: the guard
+/// against DNS rebinding (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPolicy {
+    local: SocketAddr,
+    names: Vec<String>,
+}
+
+/// Longest `Host` value echoed back in a refusal.
+const MAX_ECHOED_HOST: usize = 100;
+
+impl HostPolicy {
+    /// The policy of a server bound to `local` (the address actually bound,
+    /// not port 0) that also accepts the host names `names` on any port.
+    pub fn new(local: SocketAddr, names: &[String]) -> Self {
+        Self {
+            local,
+            names: names.iter().map(|n| normalise_name(n)).collect(),
+        }
+    }
+
+    /// Whether a request whose `Host` header is `host` is addressed to this
+    /// server. A `Host` without a port means port 80.
+    pub fn allows(&self, host: &str) -> bool {
+        let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
+        // `Authority` accepts userinfo ("a@b"); a Host header never has one.
+        if authority.as_str().contains('@') {
+            return false;
+        }
+        let name = normalise_name(authority.host());
+        if self.names.contains(&name) {
+            return true;
+        }
+        if authority.port_u16().unwrap_or(80) != self.local.port() {
+            return false;
+        }
+        let bound = self.local.ip();
+        let literal = name.trim_start_matches('[').trim_end_matches(']');
+        match literal.parse::<std::net::IpAddr>() {
+            Ok(ip) => bound.is_unspecified() || ip == bound,
+            Err(_) => name == "localhost" && (bound.is_loopback() || bound.is_unspecified()),
+        }
+    }
+
+    /// What the server accepts, for the refusal's text.
+    fn describe(&self) -> String {
+        let port = self.local.port();
+        let bound = self.local.ip();
+        let mut accepted = Vec::new();
+        if bound.is_unspecified() {
+            accepted.push(format!("any IP address with port {port}"));
+        } else {
+            accepted.push(self.local.to_string());
+        }
+        if bound.is_loopback() || bound.is_unspecified() {
+            accepted.push(format!("localhost:{port}"));
+        }
+        accepted.extend(self.names.iter().cloned());
+        accepted.join(", ")
+    }
+}
+
+/// Lower case, without a trailing dot.
+fn normalise_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Refuses requests whose `Host` is not this server (see [`HostPolicy`]).
+async fn check_host(State(policy): State<Arc<HostPolicy>>, request: Request, next: Next) -> Response {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok().map(str::to_owned),
+        None => request.uri().authority().map(|a| a.as_str().to_owned()),
+    };
+    match host {
+        Some(host) if policy.allows(&host) => next.run(request).await,
+        Some(host) => {
+            let shown: String = host.chars().take(MAX_ECHOED_HOST).collect();
+            tracing::debug!(host = %shown, "telemetry request for another host refused");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "refused: Host {shown:?} is not this telemetry server; it answers requests for {} \
+                     (DNS-rebinding guard; add a name to telemetry.hosts to accept it)\n",
+                    policy.describe()
+                ),
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "refused: the request has no readable Host header; this telemetry server answers requests for {}\n",
+                policy.describe()
+            ),
+        )
+            .into_response(),
+    }
+}
+
 fn router(state: AppState, testing: bool) -> Router {
-    let mut router = Router::new()
+    let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/peers", get(peers))
         .route("/status", get(status))
         .route("/chain", get(chain))
         .route("/chain/block/{height}", get(block));
-    if testing {
-        router = router
-            .route("/testing/publish", axum::routing::post(testing_publish))
-            .route("/testing/dial", axum::routing::post(testing_dial))
-            .route("/testing/received", get(testing_received))
-            .route("/testing/submit-proof", axum::routing::post(testing_submit_proof))
-            .route("/testing/equivocate", axum::routing::post(testing_equivocate));
-    }
+    #[cfg(feature = "testing")]
+    let router = if testing { testing_routes(router) } else { router };
+    #[cfg(not(feature = "testing"))]
+    let _ = testing;
     router.fallback(not_found).with_state(state)
 }
 
+/// The `/testing/*` routes (builds with the cargo feature `testing` only).
+#[cfg(feature = "testing")]
+fn testing_routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/testing/publish", axum::routing::post(testing_publish))
+        .route("/testing/dial", axum::routing::post(testing_dial))
+        .route("/testing/received", get(testing_received))
+        .route("/testing/submit-proof", axum::routing::post(testing_submit_proof))
+        .route("/testing/equivocate", axum::routing::post(testing_equivocate))
+}
+
 /// Query string of the test endpoints.
+#[cfg(feature = "testing")]
 #[derive(Debug, serde::Deserialize)]
 struct TestingParams {
     topic: Option<String>,
@@ -355,6 +499,7 @@ async fn block(State(state): State<AppState>, axum::extract::Path(height): axum:
     }
 }
 
+#[cfg(feature = "testing")]
 async fn testing_submit_proof(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<TestingParams>,
@@ -373,6 +518,7 @@ async fn testing_submit_proof(
     }
 }
 
+#[cfg(feature = "testing")]
 async fn testing_equivocate(State(state): State<AppState>) -> Response {
     match ask(&state.queries, "equivocate", TelemetryQuery::Equivocate).await {
         Ok(result) => answer(result),
@@ -384,6 +530,7 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, message).into_response()
 }
 
+#[cfg(feature = "testing")]
 fn answer(result: Result<String, String>) -> Response {
     match result {
         Ok(text) => (StatusCode::OK, text + "\n").into_response(),
@@ -391,6 +538,7 @@ fn answer(result: Result<String, String>) -> Response {
     }
 }
 
+#[cfg(feature = "testing")]
 async fn testing_publish(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<TestingParams>,
@@ -412,6 +560,7 @@ async fn testing_publish(
     }
 }
 
+#[cfg(feature = "testing")]
 async fn testing_dial(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<TestingParams>,
@@ -425,6 +574,7 @@ async fn testing_dial(
     }
 }
 
+#[cfg(feature = "testing")]
 async fn testing_received(State(state): State<AppState>) -> Response {
     match ask(&state.queries, "received", TelemetryQuery::Received).await {
         Ok(received) => axum::Json(received).into_response(),
@@ -511,8 +661,14 @@ mod tests {
     }
 
     async fn http(addr: SocketAddr, method: &str, path: &str) -> HttpResponse {
+        http_for(addr, Some(&addr.to_string()), method, path).await
+    }
+
+    /// A request with `Host: host` (`None`: no Host header at all).
+    async fn http_for(addr: SocketAddr, host: Option<&str>, method: &str, path: &str) -> HttpResponse {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+        let request = format!("{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
@@ -562,20 +718,30 @@ mod tests {
         Arc::new(Mutex::new(registry))
     }
 
+    async fn start(queries: mpsc::Sender<TelemetryQuery>, testing: bool) -> TelemetryServer {
+        TelemetryServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            registry_with_counter(),
+            queries,
+            testing,
+            &[],
+        )
+        .await
+        .unwrap()
+    }
+
     #[tokio::test]
-    async fn testing_routes_exist_only_when_enabled() {
+    async fn testing_routes_exist_only_when_enabled_in_a_testing_build() {
         for testing in [false, true] {
             let (tx, rx) = mpsc::channel(4);
             let _responder = responder(rx);
-            let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, testing)
-                .await
-                .unwrap();
+            let server = start(tx, testing).await;
             let addr = server.local_addr();
             let publish = http(addr, "POST", "/testing/publish?topic=votes").await;
             let bad_topic = http(addr, "POST", "/testing/publish?topic=nope").await;
             let dial = http(addr, "POST", "/testing/dial?addr=/ip4/1.2.3.4/tcp/1").await;
             let received = http(addr, "GET", "/testing/received").await;
-            if testing {
+            if testing && cfg!(feature = "testing") {
                 assert_eq!((publish.status, publish.body.as_str()), (200, "published on votes\n"));
                 assert_eq!(bad_topic.status, 400);
                 assert_eq!(dial.status, 409);
@@ -600,12 +766,15 @@ mod tests {
                     TelemetryQuery::Status(tx) => {
                         let _ = tx.send(sample_status());
                     }
+                    #[cfg(feature = "testing")]
                     TelemetryQuery::Publish { topic, reply } => {
                         let _ = reply.send(Ok(format!("published on {topic}")));
                     }
+                    #[cfg(feature = "testing")]
                     TelemetryQuery::Dial { addr, reply } => {
                         let _ = reply.send(Err(format!("cannot dial {addr}")));
                     }
+                    #[cfg(feature = "testing")]
                     TelemetryQuery::Received(reply) => {
                         let _ = reply.send(vec![]);
                     }
@@ -615,6 +784,7 @@ mod tests {
                     TelemetryQuery::Block { reply, .. } => {
                         let _ = reply.send(None);
                     }
+                    #[cfg(feature = "testing")]
                     TelemetryQuery::SubmitProof { reply, .. } | TelemetryQuery::Equivocate(reply) => {
                         let _ = reply.send(Err("not here".into()));
                     }
@@ -627,9 +797,7 @@ mod tests {
     async fn serves_metrics_peers_status_and_404() {
         let (tx, rx) = mpsc::channel(8);
         let _responder = responder(rx);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
-            .await
-            .unwrap();
+        let server = start(tx, false).await;
         let addr = server.local_addr();
         assert_ne!(addr.port(), 0);
 
@@ -678,9 +846,7 @@ mod tests {
     async fn a_node_that_does_not_answer_gives_503() {
         // The receiver is kept but never read: the query waits in the channel.
         let (tx, _rx) = mpsc::channel(8);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
-            .await
-            .unwrap();
+        let server = start(tx, false).await;
         let addr = server.local_addr();
         let started = std::time::Instant::now();
         let response = http(addr, "GET", "/peers").await;
@@ -700,9 +866,7 @@ mod tests {
     async fn a_stopped_node_gives_503_at_once() {
         let (tx, rx) = mpsc::channel(8);
         drop(rx);
-        let server = TelemetryServer::start("127.0.0.1:0".parse().unwrap(), registry_with_counter(), tx, false)
-            .await
-            .unwrap();
+        let server = start(tx, false).await;
         let response = http(server.local_addr(), "GET", "/status").await;
         assert_eq!(response.status, 503);
         assert!(response.body.contains("the node has stopped"), "{}", response.body);
@@ -717,13 +881,132 @@ mod tests {
             registry_with_counter(),
             tx.clone(),
             false,
+            &[],
         )
         .await
         .unwrap();
-        let err = TelemetryServer::start(first.local_addr(), registry_with_counter(), tx, false)
+        let err = TelemetryServer::start(first.local_addr(), registry_with_counter(), tx, false, &[])
             .await
             .unwrap_err();
         assert!(err.to_string().contains(&first.local_addr().to_string()), "{err}");
         first.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_request_for_another_host_is_refused_dns_rebinding() {
+        let (tx, rx) = mpsc::channel(8);
+        let _responder = responder(rx);
+        let server = start(tx, false).await;
+        let addr = server.local_addr();
+        let port = addr.port();
+
+        let evil = http_for(addr, Some(&format!("evil.example:{port}")), "GET", "/status").await;
+        assert_eq!(evil.status, 421, "{}", evil.body);
+        assert!(evil.body.contains("\"evil.example:"), "{}", evil.body);
+        assert!(
+            evil.body.contains(&addr.to_string()),
+            "names what it accepts: {}",
+            evil.body
+        );
+        assert!(evil.body.contains("telemetry.hosts"), "{}", evil.body);
+        // Every path is guarded, /metrics and unknown ones included.
+        for path in ["/metrics", "/peers", "/chain", "/nope"] {
+            let response = http_for(addr, Some(&format!("evil.example:{port}")), "GET", path).await;
+            assert_eq!(response.status, 421, "{path}: {}", response.body);
+        }
+        let missing = http_for(addr, None, "GET", "/status").await;
+        assert_eq!(missing.status, 421, "{}", missing.body);
+        assert!(missing.body.contains("no readable Host"), "{}", missing.body);
+        let other_port = http_for(
+            addr,
+            Some(&format!("127.0.0.1:{}", port.wrapping_add(1))),
+            "GET",
+            "/status",
+        )
+        .await;
+        assert_eq!(other_port.status, 421, "{}", other_port.body);
+
+        for host in [
+            addr.to_string(),
+            format!("localhost:{port}"),
+            format!("LocalHost.:{port}"),
+        ] {
+            let ok = http_for(addr, Some(&host), "GET", "/status").await;
+            assert_eq!(ok.status, 200, "{host}: {}", ok.body);
+            assert_eq!(serde_json::from_str::<StatusView>(&ok.body).unwrap(), sample_status());
+        }
+        let metrics = http_for(addr, Some(&format!("localhost:{port}")), "GET", "/metrics").await;
+        assert_eq!(metrics.status, 200, "{}", metrics.body);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_name_in_telemetry_hosts_is_accepted_on_any_port() {
+        let (tx, rx) = mpsc::channel(8);
+        let _responder = responder(rx);
+        let server = TelemetryServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            registry_with_counter(),
+            tx,
+            false,
+            &["Metrics.Example".to_owned()],
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr();
+        for host in ["metrics.example:443", "metrics.example", "METRICS.example."] {
+            let ok = http_for(addr, Some(host), "GET", "/status").await;
+            assert_eq!(ok.status, 200, "{host}: {}", ok.body);
+        }
+        let other = http_for(addr, Some("evil.example"), "GET", "/status").await;
+        assert_eq!(other.status, 421, "{}", other.body);
+        assert!(other.body.contains("metrics.example"), "{}", other.body);
+        server.shutdown().await;
+    }
+
+    #[test]
+    fn host_policy_by_bound_address() {
+        let names: &[String] = &[];
+        let loopback = HostPolicy::new("127.0.0.1:9100".parse().unwrap(), names);
+        assert!(loopback.allows("127.0.0.1:9100"));
+        assert!(loopback.allows("localhost:9100"));
+        for refused in [
+            "127.0.0.2:9100",
+            "10.0.0.1:9100",
+            "localhost:9101",
+            "localhost",
+            "127.0.0.1",
+            "rebind.evil.example:9100",
+            "127.0.0.1.nip.io:9100",
+            "user@127.0.0.1:9100",
+            "",
+            ":9100",
+            "127.0.0.1:9100/x",
+        ] {
+            assert!(!loopback.allows(refused), "{refused:?}");
+        }
+
+        let public = HostPolicy::new("192.0.2.7:9100".parse().unwrap(), names);
+        assert!(public.allows("192.0.2.7:9100"));
+        assert!(!public.allows("localhost:9100"), "not bound to loopback");
+        assert!(!public.allows("192.0.2.8:9100"));
+
+        let any = HostPolicy::new("0.0.0.0:9100".parse().unwrap(), names);
+        assert!(any.allows("192.0.2.7:9100"));
+        assert!(any.allows("[2001:db8::1]:9100"));
+        assert!(any.allows("localhost:9100"));
+        assert!(!any.allows("node.example:9100"), "names need telemetry.hosts");
+        assert!(!any.allows("192.0.2.7:9101"));
+
+        let v6 = HostPolicy::new("[::1]:80".parse().unwrap(), names);
+        assert!(v6.allows("[::1]:80"));
+        assert!(v6.allows("[::1]"), "no port is port 80");
+        assert!(v6.allows("localhost"));
+        assert!(!v6.allows("127.0.0.1:80"));
+
+        let named = HostPolicy::new("0.0.0.0:9100".parse().unwrap(), &["node.example.".to_owned()]);
+        assert!(named.allows("node.example:9100"));
+        assert!(named.allows("Node.Example:8443"));
+        assert!(!named.allows("evil.node.example:9100"));
     }
 }

@@ -3,6 +3,11 @@
 //! per message type before anything is allocated, and decoded with
 //! `tiernet_core::wire::decode`, so a malformed or oversized message is a
 //! typed error and never a panic.
+//!
+//! Reading a frame allocates as its bytes arrive, not what its prefix
+//! announces: the buffer starts at [`INITIAL_FRAME_BUFFER`] and doubles with
+//! the data received, so a peer that announces an 8 MiB response and then
+//! stalls holds a few KiB of the reader's memory, not 8 MiB.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -22,7 +27,19 @@ pub const HANDSHAKE_PROTOCOL: StreamProtocol = StreamProtocol::new("/tiernet/han
 /// `/tiernet/sync/1`: SyncRequest ↔ SyncResponse.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/tiernet/sync/1");
 
+/// Bytes a frame's buffer starts with (or the frame's length, if smaller);
+/// after that it grows by what has arrived so far (doubling), never past
+/// the announced length. A peer that announces a large frame and then
+/// sends little or nothing therefore costs at most this much, or twice
+/// what it actually sent — not the announced length, not the cap.
+pub const INITIAL_FRAME_BUFFER: usize = 8 * 1024;
+
 /// Reads one frame of at most `max` bytes.
+///
+/// The length prefix is checked against `max` before anything is allocated,
+/// and the payload buffer grows as bytes arrive (see
+/// [`INITIAL_FRAME_BUFFER`]): each byte is zeroed once and read in place.
+/// A stream that ends early is [`io::ErrorKind::UnexpectedEof`].
 pub async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let mut decoder = LengthDecoder::new(max);
     let mut byte = [0u8; 1];
@@ -35,8 +52,26 @@ pub async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> 
             break len;
         }
     };
-    let mut payload = vec![0u8; len];
-    io.read_exact(&mut payload).await?;
+    let mut payload = Vec::new();
+    let mut filled = 0;
+    while filled < len {
+        if filled == payload.len() {
+            let grow = filled.max(INITIAL_FRAME_BUFFER).min(len - filled);
+            payload.reserve_exact(grow);
+            payload.resize(filled + grow, 0);
+        }
+        match io.read(&mut payload[filled..]).await {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended after {filled} of the {len} bytes its frame announced"),
+                ));
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(payload)
 }
 
@@ -163,5 +198,70 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(truncated.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    /// Hands out its bytes at most `step` at a time.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let n = buf.len().min(self.step).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_larger_than_the_first_buffer_arrive_whole_in_any_pieces() {
+        for (len, step) in [
+            (0, 1),
+            (1, 1),
+            (INITIAL_FRAME_BUFFER, 7),
+            (INITIAL_FRAME_BUFFER + 1, 4096),
+            (5 * INITIAL_FRAME_BUFFER + 3, 1000),
+            (300_000, 65_536),
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut reader = Trickle {
+                data: encode_frame(&payload),
+                at: 0,
+                step,
+            };
+            let back = read_frame(&mut reader, len.max(1)).await.unwrap();
+            assert_eq!(back, payload, "{len} bytes in pieces of {step}");
+            // Growth never runs past the announced length.
+            assert!(
+                back.capacity() <= len.max(INITIAL_FRAME_BUFFER),
+                "{len}: {}",
+                back.capacity()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_says_how_much_arrived() {
+        let mut frame = tiernet_core::wire::frame::length_prefix(20_000);
+        frame.extend_from_slice(&[1u8; 10]);
+        let err = read_frame(
+            &mut Trickle {
+                data: frame,
+                at: 0,
+                step: 3,
+            },
+            1 << 20,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("after 10 of the 20000 bytes"), "{err}");
     }
 }

@@ -4,7 +4,8 @@
 //
 //   cd tests/browser && npm ci && npm test
 //
-// Needs target/debug/tiernet-node (or TIERNET_NODE_BIN), bindings-wasm/pkg
+// Needs target/debug/tiernet-node built with `--features testing` (for
+// --forger; or TIERNET_NODE_BIN), bindings-wasm/pkg
 // (scripts/wasm-pkg; or TIERNET_WASM_PKG) and /usr/bin/chromium (or
 // CHROMIUM_PATH).
 // TIERNET_TEST_FORGER: the --forger value (default 'all'; empty: no forger,

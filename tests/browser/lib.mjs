@@ -129,7 +129,7 @@ function exitedText(child) {
 export async function startDevnet({ validators = 4, forger = null, timeoutMs = 120_000 } = {}) {
   if (!existsSync(NODE_BIN)) {
     throw new Error(
-      `tiernet-node not found at ${NODE_BIN}: build it with \`cargo build -p tiernet-node\` or set TIERNET_NODE_BIN`,
+      `tiernet-node not found at ${NODE_BIN}: build it with \`cargo build -p tiernet-node --features testing\` (the devnet's --forger needs the feature) or set TIERNET_NODE_BIN`,
     );
   }
   const dir = mkdtempSync(join(tmpdir(), 'tiernet-devnet-'));

@@ -111,7 +111,7 @@ impl Chain {
     /// `me` is this node's ZSI (the proposer field of its blocks); `now_ms`
     /// is the wall clock used for block times.
     pub fn open(store: Store, genesis: &Genesis, me: Option<ZsiId>, now_ms: fn() -> u64) -> Result<Chain, ChainError> {
-        let blocks = BlockStore::new(store.clone());
+        let blocks = BlockStore::open(store.clone())?;
         let state = StateStore::open(store.clone())?;
         let mempool = Mempool::open(
             store,
@@ -214,6 +214,11 @@ impl Chain {
     /// The finalized block at `height`, from the store.
     pub fn block(&self, height: u64) -> Result<Option<proto::FinalizedBlock>, BlockStoreError> {
         self.blocks.get(height)
+    }
+
+    /// The block store, with its header index (for the sync server).
+    pub fn block_store(&self) -> &BlockStore {
+        &self.blocks
     }
 
     /// The state tree.

@@ -22,6 +22,7 @@ use crate::catch_up::{Answer, Candidate};
 use crate::consensus::engine::{EngineInput, Output};
 use crate::sync_server::{self, SyncServer};
 use crate::telemetry::{BlockView, ChainView, FINALITY_SAMPLES_KEPT, FinalitySample, IdentityView, ValidatorView};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // SignedMessage: the test API only
 use tiernet_core::wire::sign::{SignedMessage, header_hash};
 
 /// Most consensus timers armed at once (core arms a handful per round).
@@ -454,6 +455,7 @@ impl Node {
     }
 
     /// Test API: takes a proof envelope into our mempool and publishes it.
+    #[cfg(feature = "testing")]
     pub(super) fn submit_own_proof(&mut self, envelope_hex: &str) -> Result<String, String> {
         let bytes = hex::decode(envelope_hex).map_err(|e| format!("envelope is not hex: {e}"))?;
         let envelope =
@@ -471,6 +473,7 @@ impl Node {
 
     /// Test API: signs two prevotes for different blocks at the height
     /// being decided, round 0, with our consensus key, and publishes both.
+    #[cfg(feature = "testing")]
     pub(super) fn equivocate(&mut self) -> Result<String, String> {
         let identity = self.handshake.identity().ok_or("no identity")?.clone();
         let height = self

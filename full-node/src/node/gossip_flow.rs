@@ -7,12 +7,14 @@
 //! the follow-up work (consensus input, proof verification, catch-up).
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // Multiaddr: the test API only
 use libp2p::{Multiaddr, PeerId};
 use tiernet_core::gossip::{Author, GossipContext, Payload};
 use tiernet_core::inbound::{Acceptance, Decision, InboundMessage, proof_decision};
 use tiernet_core::wire::proto::{self, votes_message};
 use tiernet_core::wire::sign::{SignedMessage, header_hash};
 use tiernet_core::wire::{Topic, encode};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // warn: the test API only
 use tracing::{debug, info, warn};
 
 use super::{Node, ReceivedMessage, now_ms};
@@ -231,6 +233,7 @@ impl Node {
 
     /// Test API: publishes a sample message on `topic`, without our own
     /// admission check (the point is to see what the network lets through).
+    #[cfg(feature = "testing")]
     pub(super) fn publish_sample(&mut self, topic: Topic) -> Result<String, String> {
         self.heartbeat_sequence = now_ms().max(self.heartbeat_sequence.saturating_add(1));
         let live = self.chain.as_ref().map_or(1, |c| c.ledger().height().saturating_add(1));
@@ -246,6 +249,7 @@ impl Node {
     }
 
     /// Test API: dials an address.
+    #[cfg(feature = "testing")]
     pub(super) fn dial_address(&mut self, addr: &str) -> Result<String, String> {
         let addr: Multiaddr = addr.parse().map_err(|e| format!("{addr:?} is not a multiaddr: {e}"))?;
         self.swarm

@@ -52,7 +52,9 @@ use crate::metrics::{NodeMetrics, TierLabels};
 use crate::output::{Report, Reporter};
 use crate::peerstore::Peerstore;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{PeerView, ReceivedView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
+#[cfg(feature = "testing")]
+use crate::telemetry::ReceivedView;
+use crate::telemetry::{PeerView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
 use crate::transport::{self, TransportError, TransportOptions, transport_name};
 use crate::webrtc_cert::{CertError, load_or_create_certificate};
 
@@ -214,6 +216,7 @@ pub struct Node {
 
 /// A gossip message this node accepted (kept for `/testing/received`).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 struct ReceivedMessage {
     topic: Topic,
     message_id: String,
@@ -489,6 +492,7 @@ impl Node {
                     self.registry.clone(),
                     self.query_sender.clone(),
                     self.config.testing_api,
+                    &self.config.telemetry_hosts,
                 )
                 .await?;
                 self.reporter.report(Report::Telemetry(server.local_addr()));
@@ -910,9 +914,11 @@ impl Node {
                     .collect();
                 let _ = reply.send(peers);
             }
+            #[cfg(feature = "testing")]
             TelemetryQuery::Publish { topic, reply } => {
                 let _ = reply.send(self.publish_sample(topic));
             }
+            #[cfg(feature = "testing")]
             TelemetryQuery::Dial { addr, reply } => {
                 let _ = reply.send(self.dial_address(&addr));
             }
@@ -922,12 +928,15 @@ impl Node {
             TelemetryQuery::Block { height, reply } => {
                 let _ = reply.send(self.block_view(height));
             }
+            #[cfg(feature = "testing")]
             TelemetryQuery::SubmitProof { envelope, reply } => {
                 let _ = reply.send(self.submit_own_proof(&envelope));
             }
+            #[cfg(feature = "testing")]
             TelemetryQuery::Equivocate(reply) => {
                 let _ = reply.send(self.equivocate());
             }
+            #[cfg(feature = "testing")]
             TelemetryQuery::Received(reply) => {
                 let _ = reply.send(
                     self.received
