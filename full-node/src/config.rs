@@ -181,6 +181,13 @@ pub struct TestingConfig {
     /// (wrong state values) and `chunks` (altered snapshot chunks), or
     /// `all`; empty (the default) forges nothing.
     pub forge_sync: String,
+    /// Added to the node's clock, in ms (may be negative): a node whose
+    /// clock is off, for the tests of who pays for time-dependent refusals.
+    /// Default 0.
+    pub clock_offset_ms: i64,
+    /// Never answer `/tiernet/sync/1` requests (hold them open): the silent
+    /// peer of the catch-up tests. Default false.
+    pub silent_sync: bool,
 }
 
 /// `[telemetry]`: the HTTP endpoint.
@@ -330,6 +337,10 @@ pub struct ValidConfig {
     pub testing_api: bool,
     /// `testing.forge_sync` (always nothing without the cargo feature `testing`).
     pub testing_forge_sync: crate::sync_server::Forgeries,
+    /// `testing.clock_offset_ms` (0 without the cargo feature `testing`).
+    pub testing_clock_offset_ms: i64,
+    /// `testing.silent_sync` (false without the cargo feature `testing`).
+    pub testing_silent_sync: bool,
     /// `bootstrap`, each with the peer it names.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// `limits.max_connections`.
@@ -647,6 +658,8 @@ impl NodeConfig {
             telemetry_hosts,
             testing_api,
             testing_forge_sync,
+            testing_clock_offset_ms: self.testing.as_ref().map_or(0, |t| t.clock_offset_ms),
+            testing_silent_sync: self.testing.as_ref().is_some_and(|t| t.silent_sync),
             bootstrap,
             max_connections: self.limits.max_connections,
             max_connections_per_peer: self.limits.max_connections_per_peer,

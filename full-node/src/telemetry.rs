@@ -181,11 +181,14 @@ pub enum TelemetryQuery {
     Peers(oneshot::Sender<Vec<PeerView>>),
     /// The node's own status.
     Status(oneshot::Sender<StatusView>),
-    /// Test API: publish a sample message on a topic; answers the message id.
+    /// Test API: publish a sample message on a topic (or the given bytes);
+    /// answers the message id.
     #[cfg(feature = "testing")]
     Publish {
         /// The topic.
         topic: tiernet_core::wire::Topic,
+        /// The payload to publish as it is (`data=<hex>`); a sample if absent.
+        data: Option<Vec<u8>>,
         /// The answer.
         reply: oneshot::Sender<Result<String, String>>,
     },
@@ -476,6 +479,7 @@ fn testing_routes(router: Router<AppState>) -> Router<AppState> {
 #[derive(Debug, serde::Deserialize)]
 struct TestingParams {
     topic: Option<String>,
+    data: Option<String>,
     addr: Option<String>,
     envelope: Option<String>,
 }
@@ -549,8 +553,13 @@ async fn testing_publish(
             "topic={name:?} is not one of blocks, votes, proofs, snapshots, meta\n"
         ));
     };
+    let data = match params.data.as_deref().map(hex::decode).transpose() {
+        Ok(data) => data,
+        Err(error) => return bad_request(format!("data is not hex: {error}\n")),
+    };
     match ask(&state.queries, "publish", |reply| TelemetryQuery::Publish {
         topic,
+        data,
         reply,
     })
     .await
@@ -767,7 +776,7 @@ mod tests {
                         let _ = tx.send(sample_status());
                     }
                     #[cfg(feature = "testing")]
-                    TelemetryQuery::Publish { topic, reply } => {
+                    TelemetryQuery::Publish { topic, reply, .. } => {
                         let _ = reply.send(Ok(format!("published on {topic}")));
                     }
                     #[cfg(feature = "testing")]

@@ -375,6 +375,17 @@ impl Node {
         channel: ResponseChannel<proto::SyncResponse>,
     ) {
         let now = now_ms();
+        #[cfg(feature = "testing")]
+        if self.config.testing_silent_sync {
+            // The silent peer of the catch-up tests: hold the request open
+            // and never answer (bounded: the oldest is dropped).
+            if self.silent_requests.len() >= 64 {
+                self.silent_requests.pop_front();
+            }
+            self.silent_requests.push_back(channel);
+            debug!(%peer, ?request, "test switch: sync request held unanswered");
+            return;
+        }
         let response = if !self.sync_limits.check(&peer, now) {
             let rate = SyncLimit::rate(&peer);
             sync_server::error(

@@ -68,12 +68,21 @@ pub const PEERSTORE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// How many known peers from the peerstore are dialled on start.
 pub const REDIAL_ON_START: usize = 32;
 
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
+/// Milliseconds since the Unix epoch (0 if the clock is before it), plus
+/// the test-only `testing.clock_offset_ms` in builds with the cargo feature
+/// `testing`.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    #[cfg(feature = "testing")]
+    let now = now.saturating_add_signed(CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed));
+    now
 }
+
+/// `testing.clock_offset_ms` of the (one) node in this process.
+#[cfg(feature = "testing")]
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 /// A node that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +215,9 @@ pub struct Node {
     snapshots: Option<crate::snapshots::Snapshots>,
     /// Armed consensus timers.
     timers: futures::stream::FuturesUnordered<chain_flow::TimerFuture>,
+    /// Sync requests held unanswered (`testing.silent_sync`).
+    #[cfg(feature = "testing")]
+    silent_requests: VecDeque<ResponseChannel<proto::SyncResponse>>,
     /// Catch-up: whom to ask for the next finalized block.
     catch_up: crate::catch_up::CatchUp<libp2p::request_response::OutboundRequestId>,
     /// Digests of our recent consensus messages (already published).
@@ -284,6 +296,14 @@ impl Node {
     pub fn new(config: ValidConfig, reporter: Reporter) -> Result<Self, NodeError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(NodeError::NoRuntime);
+        }
+        #[cfg(feature = "testing")]
+        if config.testing_clock_offset_ms != 0 {
+            warn!(
+                offset_ms = config.testing_clock_offset_ms,
+                "test switch: this node's clock is off"
+            );
+            CLOCK_OFFSET_MS.store(config.testing_clock_offset_ms, std::sync::atomic::Ordering::Relaxed);
         }
         let key_path = config.node_key_path();
         let (key, origin) = NodeKeypair::load_or_create(&key_path)?;
@@ -404,6 +424,8 @@ impl Node {
             snapshots,
             timers: futures::stream::FuturesUnordered::new(),
             catch_up: Default::default(),
+            #[cfg(feature = "testing")]
+            silent_requests: VecDeque::new(),
             published: VecDeque::new(),
             finality: VecDeque::new(),
             queries,
@@ -915,8 +937,12 @@ impl Node {
                 let _ = reply.send(peers);
             }
             #[cfg(feature = "testing")]
-            TelemetryQuery::Publish { topic, reply } => {
-                let _ = reply.send(self.publish_sample(topic));
+            TelemetryQuery::Publish { topic, data, reply } => {
+                let result = match data {
+                    Some(data) => self.publish(topic, data),
+                    None => self.publish_sample(topic),
+                };
+                let _ = reply.send(result);
             }
             #[cfg(feature = "testing")]
             TelemetryQuery::Dial { addr, reply } => {
