@@ -52,7 +52,7 @@ impl Node {
             return;
         };
         let height_before = chain.ledger().height();
-        let outputs = engine.handle(input, chain);
+        let outputs = engine.handle(input, now_ms(), chain);
         let committed = chain.ledger().height() != height_before;
         for output in outputs {
             match output {
