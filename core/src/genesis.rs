@@ -467,7 +467,10 @@ mod tests {
         let mut f = file(1);
         f.consensus.max_clock_skew_ms = crate::chain::block::MAX_BLOCK_INTERVAL_MS + 1;
         let err = Genesis::from_file(f).unwrap_err().to_string();
-        assert!(err.starts_with("consensus.max_clock_skew_ms: expected at most"), "{err}");
+        assert!(
+            err.starts_with("consensus.max_clock_skew_ms: expected at most"),
+            "{err}"
+        );
         let mut f = file(1);
         f.consensus.block_time_ms = crate::chain::block::MAX_BLOCK_INTERVAL_MS;
         let err = Genesis::from_file(f).unwrap_err().to_string();

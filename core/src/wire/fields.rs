@@ -63,6 +63,9 @@ mod tests {
             }
         );
         assert_eq!(hash32(&[]), Err(WrongLength { actual: 0 }));
-        assert_eq!(WrongLength { actual: 3 }.at("commit.block_hash").path, "commit.block_hash");
+        assert_eq!(
+            WrongLength { actual: 3 }.at("commit.block_hash").path,
+            "commit.block_hash"
+        );
     }
 }

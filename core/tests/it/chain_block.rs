@@ -839,7 +839,13 @@ fn honest_block_times_always_meet_the_time_rule() {
     assert_eq!(next_block_time(parent, u64::MAX), parent + MAX_BLOCK_INTERVAL_MS);
     let anchor = anchor();
     let set = four();
-    for now in [0, GENESIS_MS, GENESIS_MS + 1, GENESIS_MS + 5 * MAX_BLOCK_INTERVAL_MS, u64::MAX] {
+    for now in [
+        0,
+        GENESIS_MS,
+        GENESIS_MS + 1,
+        GENESIS_MS + 5 * MAX_BLOCK_INTERVAL_MS,
+        u64::MAX,
+    ] {
         let time_ms = next_block_time(GENESIS_MS, now);
         let block = BlockBuilder {
             parent: Parent::Genesis(&anchor),

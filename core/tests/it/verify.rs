@@ -550,15 +550,27 @@ fn a_full_node_and_a_light_client_agree_on_every_header() {
         let mut cases: Vec<(&str, proto::SignedHeader, bool)> = vec![
             ("genuine", chain.signed(height), true),
             ("another round", resign(&|h| h.round += 7), true),
-            ("one ms after the parent", resign(&|h| h.time_ms = parent_time + 1), true),
+            (
+                "one ms after the parent",
+                resign(&|h| h.time_ms = parent_time + 1),
+                true,
+            ),
             (
                 "one interval after the parent",
                 resign(&|h| h.time_ms = parent_time + MAX_BLOCK_INTERVAL_MS),
                 true,
             ),
-            ("another next set", resign(&|h| h.next_validators_hash = set(C).hash().0.to_vec()), true),
+            (
+                "another next set",
+                resign(&|h| h.next_validators_hash = set(C).hash().0.to_vec()),
+                true,
+            ),
             ("time of the parent", resign(&|h| h.time_ms = parent_time), false),
-            ("time before the parent", resign(&|h| h.time_ms = parent_time - 1), false),
+            (
+                "time before the parent",
+                resign(&|h| h.time_ms = parent_time - 1),
+                false,
+            ),
             (
                 "more than an interval after the parent",
                 resign(&|h| h.time_ms = parent_time + MAX_BLOCK_INTERVAL_MS + 1),
@@ -571,11 +583,31 @@ fn a_full_node_and_a_light_client_agree_on_every_header() {
             ),
             ("prev_hash", resign(&|h| h.prev_hash[0] ^= 1), false),
             ("prev_hash length", resign(&|h| h.prev_hash.truncate(31)), false),
-            ("chain_commitment", keep_commitment(&|h| h.chain_commitment[5] ^= 1), false),
-            ("state_root after the fact", keep_commitment(&|h| h.state_root[0] ^= 1), false),
-            ("proofs_root after the fact", keep_commitment(&|h| h.proofs_root[0] ^= 1), false),
-            ("commitment on another history", forged(&genuine, Some(Hash32([9; 32])), A, |_| {}), false),
-            ("validators_hash", resign(&|h| h.validators_hash = set(C).hash().0.to_vec()), false),
+            (
+                "chain_commitment",
+                keep_commitment(&|h| h.chain_commitment[5] ^= 1),
+                false,
+            ),
+            (
+                "state_root after the fact",
+                keep_commitment(&|h| h.state_root[0] ^= 1),
+                false,
+            ),
+            (
+                "proofs_root after the fact",
+                keep_commitment(&|h| h.proofs_root[0] ^= 1),
+                false,
+            ),
+            (
+                "commitment on another history",
+                forged(&genuine, Some(Hash32([9; 32])), A, |_| {}),
+                false,
+            ),
+            (
+                "validators_hash",
+                resign(&|h| h.validators_hash = set(C).hash().0.to_vec()),
+                false,
+            ),
             ("height", resign(&|h| h.height += 1), false),
             ("network", resign(&|h| h.network_id = "testnet".into()), false),
             ("signed by too few", signed(&genuine, &A[..2]), false),
