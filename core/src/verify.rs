@@ -251,7 +251,7 @@ pub enum VerifyError {
     Commit {
         /// The header's height.
         height: u64,
-        /// What [`verify_commit`] found (never `InsufficientPower`: that is
+        /// What [`verify_commit`](crate::chain::verify_commit) found (never `InsufficientPower`: that is
         /// [`VerifyError::NotEnoughPower`]).
         source: CertificateError,
     },
