@@ -1,6 +1,8 @@
 //! Genesis: the network's starting point. The network id, the tier
-//! thresholds, the consensus timeouts, the registered identities with their
-//! reputation records, and which of them validate with what power.
+//! thresholds, the consensus parameters (timeouts, block time, the clock
+//! skew a proposal may have: [`ConsensusParams`]), the registered
+//! identities with their reputation records, and which of them validate
+//! with what power.
 //!
 //! The file is JSON ([`GenesisFile`]; hex for keys and ids). [`Genesis::from_json`]
 //! parses and checks it; every error names the field path and what was

@@ -1292,15 +1292,7 @@ pub fn verify_snapshot_chunk(
         .ok()
         .and_then(|i| manifest.chunk_hashes.get(i))
         .ok_or(VerifyError::ChunkOutOfRange { index, count })?;
-    let expected = Hash32::from_slice(listed).ok_or_else(|| {
-        VerifyError::Malformed(FieldError::new(
-            "manifest.chunk_hashes",
-            FieldProblem::WrongLength {
-                expected: 32,
-                actual: listed.len(),
-            },
-        ))
-    })?;
+    let expected = fields::hash32(listed).map_err(|e| e.at("manifest.chunk_hashes"))?;
     let found = state::chunk_hash(chunk);
     if found != expected {
         return Err(VerifyError::ChunkHash { index, expected, found });

@@ -815,18 +815,11 @@ impl Ledger {
         let mut touched = BTreeSet::new();
         let mut culprits = BTreeSet::new();
         for (index, event) in events.iter().enumerate() {
-            let zsi_id = ZsiId::from_slice(&event.zsi_id).ok_or_else(|| {
-                LedgerError::Malformed(
-                    FieldError::new(
-                        "zsi_id",
-                        FieldProblem::WrongLength {
-                            expected: 32,
-                            actual: event.zsi_id.len(),
-                        },
-                    )
-                    .within(&format!("reputation_events[{index}]")),
-                )
-            })?;
+            let zsi_id = ZsiId(fields::hash_in(
+                &format!("reputation_events[{index}]"),
+                "zsi_id",
+                &event.zsi_id,
+            )?);
             let record = registry
                 .lookup(&zsi_id)
                 .map(|r| r.reputation)

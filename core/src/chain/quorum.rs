@@ -115,16 +115,7 @@ impl ValidatorSet {
         let mut total_power: u64 = 0;
         for (position, validator) in set.validators.iter().enumerate() {
             let field = || format!("validators[{position}]");
-            let zsi_id = ZsiId::from_slice(&validator.zsi_id).ok_or_else(|| {
-                FieldError::new(
-                    "zsi_id",
-                    FieldProblem::WrongLength {
-                        expected: 32,
-                        actual: validator.zsi_id.len(),
-                    },
-                )
-                .within(&field())
-            })?;
+            let zsi_id = ZsiId(fields::hash_in(&field(), "zsi_id", &validator.zsi_id)?);
             let key = verifying_key(&validator.consensus_key)
                 .map_err(|_| ValidatorSetError::BadConsensusKey { validator: zsi_id })?;
             if key.is_weak() {

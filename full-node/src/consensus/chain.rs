@@ -1,9 +1,12 @@
 //! The node's chain: the [`Ledger`] (chain state) with everything around it
 //! that touches disk — finalized blocks and the double-sign guard
 //! ([`BlockStore`]), the state tree ([`StateStore`]), the proof [`Mempool`] —
-//! plus pending equivocation evidence. It is the consensus engine's
-//! [`App`]: it builds proposals from the mempool, executes proposed and
-//! decided blocks, and commits decisions durably before the engine moves on.
+//! plus pending equivocation evidence, found by the bounded
+//! [`DoubleSignDetector`] over the votes it is shown. It is the consensus
+//! engine's [`App`]: it builds proposals from the mempool (stamped with the
+//! time the engine computes from the clock it is handed), executes proposed
+//! and decided blocks, and commits decisions durably before the engine
+//! moves on.
 //!
 //! On open it replays the stored blocks through the ledger (so the chain
 //! state is recomputed, never trusted from disk) and brings the state tree
