@@ -1,6 +1,8 @@
 //! Genesis: the network's starting point. The network id, the tier
-//! thresholds, the consensus timeouts, the registered identities with their
-//! reputation records, and which of them validate with what power.
+//! thresholds, the consensus parameters (timeouts, block time, the clock
+//! skew a proposal may have: [`ConsensusParams`]), the registered
+//! identities with their reputation records, and which of them validate
+//! with what power.
 //!
 //! The file is JSON ([`GenesisFile`]; hex for keys and ids). [`Genesis::from_json`]
 //! parses and checks it; every error names the field path and what was
@@ -86,7 +88,11 @@ impl From<TiersFile> for TierThresholds {
     }
 }
 
-/// Consensus round timeouts: each grows by `timeout_delta_ms` per round.
+/// Consensus parameters: round timeouts (each grows by `timeout_delta_ms`
+/// per round), the block time, and how far ahead of a validator's clock a
+/// proposal may be. (The bound on how far a block may be after its parent
+/// is the protocol constant [`crate::chain::block::MAX_BLOCK_INTERVAL_MS`],
+/// which light clients apply without a genesis.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsensusParams {
@@ -99,7 +105,15 @@ pub struct ConsensusParams {
     /// Added to each timeout per round.
     pub timeout_delta_ms: u64,
     /// Target time between blocks; the proposer waits this long after a commit.
+    /// Below [`crate::chain::block::MAX_BLOCK_INTERVAL_MS`].
     pub block_time_ms: u64,
+    /// How far a proposal's `time_ms` may be ahead of a validator's clock
+    /// for it to vote for the proposal (default 5 s): a proposal further
+    /// ahead gets a nil prevote. It bounds how far a faulty proposer can
+    /// move chain time ahead of the honest validators' clocks; honest
+    /// validators' clocks must agree to within it, or their proposals go
+    /// unvoted. At most [`crate::chain::block::MAX_BLOCK_INTERVAL_MS`].
+    pub max_clock_skew_ms: u64,
 }
 
 impl Default for ConsensusParams {
@@ -110,7 +124,31 @@ impl Default for ConsensusParams {
             precommit_timeout_ms: 1_000,
             timeout_delta_ms: 500,
             block_time_ms: 1_000,
+            max_clock_skew_ms: 5_000,
         }
+    }
+}
+
+impl ConsensusParams {
+    /// Checks the time parameters against
+    /// [`crate::chain::block::MAX_BLOCK_INTERVAL_MS`]: a block time at or
+    /// above it would make chain time fall ever further behind the clocks,
+    /// and a skew above it would allow what the time rule refuses.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let max = crate::chain::block::MAX_BLOCK_INTERVAL_MS;
+        if self.block_time_ms >= max {
+            return Err(GenesisError::Field {
+                path: "consensus.block_time_ms".into(),
+                expected: "less than MAX_BLOCK_INTERVAL_MS (86400000)",
+            });
+        }
+        if self.max_clock_skew_ms > max {
+            return Err(GenesisError::Field {
+                path: "consensus.max_clock_skew_ms".into(),
+                expected: "at most MAX_BLOCK_INTERVAL_MS (86400000)",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -252,6 +290,7 @@ impl Genesis {
         let network = NetworkId::new(&file.network_id)?;
         let thresholds = TierThresholds::from(file.tiers);
         thresholds.validate()?;
+        file.consensus.validate()?;
         let mut registry = MemoryRegistry::new();
         let mut validators = Vec::new();
         for (index, identity) in file.identities.iter().enumerate() {
@@ -423,6 +462,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("network_id: invalid network id"), "{err}");
+    }
+
+    #[test]
+    fn time_parameters_are_bounded() {
+        let mut f = file(1);
+        f.consensus.max_clock_skew_ms = crate::chain::block::MAX_BLOCK_INTERVAL_MS + 1;
+        let err = Genesis::from_file(f).unwrap_err().to_string();
+        assert!(
+            err.starts_with("consensus.max_clock_skew_ms: expected at most"),
+            "{err}"
+        );
+        let mut f = file(1);
+        f.consensus.block_time_ms = crate::chain::block::MAX_BLOCK_INTERVAL_MS;
+        let err = Genesis::from_file(f).unwrap_err().to_string();
+        assert!(err.starts_with("consensus.block_time_ms: expected less than"), "{err}");
+        // A file written without the skew gets the default.
+        let mut value: serde_json::Value = serde_json::from_str(&file(1).to_json()).unwrap();
+        value["consensus"].as_object_mut().unwrap().remove("max_clock_skew_ms");
+        let genesis = Genesis::from_json(&value.to_string()).unwrap();
+        assert_eq!(genesis.consensus.max_clock_skew_ms, 5_000);
     }
 
     #[test]

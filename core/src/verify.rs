@@ -11,6 +11,18 @@
 //! proof, or another header). See [`VerifyError::is_invalid`] and
 //! [`VerifyError::is_not_enough_trust`].
 //!
+//! The header rules themselves are not restated here: hash link,
+//! commitment link, height, time, proposer membership and the commit
+//! certificate are the functions of [`crate::chain::block`] that a full
+//! node validates blocks with ([`block::check_hash_link`],
+//! [`block::check_commitment`], [`block::check_height`],
+//! [`block::check_time`], [`block::check_proposer`],
+//! [`block::verify_header_commit`]); their [`BlockError`] is read into a
+//! [`VerifyError`] by [`VerifyError::from_block`]. What this module adds is
+//! trust: which validator set may sign, skips and chain proofs. A header
+//! [`verify_next`] accepts is one [`block::validate_certified_header`]
+//! accepts, and the other way round.
+//!
 //! Nothing here does IO, reads a clock or spawns a thread, and nothing panics
 //! on any input: every count that comes from the network is bounded before it
 //! is iterated or allocated for. The crate builds for wasm32.
@@ -24,8 +36,8 @@
 //!
 //! | call | accepts | trust comes from |
 //! |---|---|---|
-//! | [`verify_next`] | the header at `height + 1` | `prev_hash` and chain-commitment links, its `validators_hash` is the trusted next set, > 2/3 of that set signed |
-//! | [`verify_skip`] | a later header | its `validators_hash` is the trusted next set (no set change since), > 2/3 of that set signed; else [`VerifyError::ValidatorsNotTrusted`] (not enough trust) |
+//! | [`verify_next`] | the header at `height + 1` | `prev_hash` and chain-commitment links, time after the trusted header's and at most [`block::MAX_BLOCK_INTERVAL_MS`] after it, its `validators_hash` is the trusted next set, > 2/3 of that set signed |
+//! | [`verify_skip`] | a later header | its `validators_hash` is the trusted next set (no set change since), > 2/3 of that set signed, time after the trusted header's and at most one interval per height after it; else [`VerifyError::ValidatorsNotTrusted`] (not enough trust) |
 //! | [`verify_chain_proof`] | the last step of a [`proto::ChainProof`] | each step is a [`verify_skip`] with the set the previous step handed trust to |
 //!
 //! The next validator set of the new state is the one passed as
@@ -101,8 +113,8 @@
 
 use std::fmt;
 
-use crate::chain::block::{GenesisAnchor, Parent, chain_commitment};
-use crate::chain::quorum::{CertificateError, QuorumSummary, ValidatorSet, ValidatorSetError, verify_commit};
+use crate::chain::block::{self, BlockError, GenesisAnchor, Parent};
+use crate::chain::quorum::{CertificateError, QuorumSummary, ValidatorSet, ValidatorSetError};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::identity::ZsiId;
@@ -111,7 +123,7 @@ use crate::state::{self, ChunkSummary, StateProofError};
 use crate::wire::limits::{MAX_CHUNK_ENTRIES, MAX_SNAPSHOT_CHUNKS, MAX_STATE_KEY, MAX_STATE_VALUE, MAX_VALIDATORS};
 use crate::wire::proto;
 use crate::wire::sign::{header_hash, validators_hash};
-use crate::wire::{FieldError, FieldProblem, NetworkId, Validate};
+use crate::wire::{FieldError, FieldProblem, NetworkId, Validate, fields};
 
 /// Most steps [`verify_chain_proof`] accepts (validator-set hand-offs plus
 /// the target); checked before any other work. The wire limit.
@@ -128,7 +140,7 @@ use crate::hash::short;
 pub enum VerifyError {
     /// A field breaks the schema (its path says where). Invalid.
     #[error("malformed: {0}")]
-    Malformed(FieldError),
+    Malformed(#[from] FieldError),
     /// A list over its bound. Invalid.
     #[error("{field}: {count} items, at most {max} allowed")]
     TooMany {
@@ -190,8 +202,9 @@ pub enum VerifyError {
         /// What it is.
         found: Hash32,
     },
-    /// A header earlier than the trusted one. Invalid.
-    #[error("height {height}: header.time_ms {found} is before the trusted header's {trusted}")]
+    /// A header not later than the trusted one (chain time is strictly
+    /// monotonic, [`block::check_time`]). Invalid.
+    #[error("height {height}: header.time_ms {found} is not after the trusted header's {trusted}")]
     TimeBeforeTrusted {
         /// The header's height.
         height: u64,
@@ -199,6 +212,20 @@ pub enum VerifyError {
         trusted: u64,
         /// The header's time.
         found: u64,
+    },
+    /// A header further after the trusted one than
+    /// [`block::MAX_BLOCK_INTERVAL_MS`] per height allows
+    /// ([`block::check_time`]). Invalid.
+    #[error("height {height}: header.time_ms {found} is more than {max_ms} ms after the trusted header's {trusted}")]
+    TimeTooFarAfterTrusted {
+        /// The header's height.
+        height: u64,
+        /// The trusted header's (or genesis) time.
+        trusted: u64,
+        /// The header's time.
+        found: u64,
+        /// The largest step allowed from the trusted header to this one.
+        max_ms: u64,
     },
     /// A proposer outside the set that signs the header. Invalid.
     #[error("height {height}: header.proposer {proposer} is not in the validator set")]
@@ -224,7 +251,7 @@ pub enum VerifyError {
     Commit {
         /// The header's height.
         height: u64,
-        /// What [`verify_commit`] found (never `InsufficientPower`: that is
+        /// What [`verify_commit`](crate::chain::verify_commit) found (never `InsufficientPower`: that is
         /// [`VerifyError::NotEnoughPower`]).
         source: CertificateError,
     },
@@ -336,6 +363,14 @@ pub enum VerifyError {
         /// The header's `validators_hash`.
         found: Hash32,
     },
+    /// Any other block rule ([`BlockError`]) the header breaks. Invalid.
+    #[error("height {height}: {source}")]
+    Block {
+        /// The header's height.
+        height: u64,
+        /// The rule it breaks.
+        source: BlockError,
+    },
     /// The trusted state knows the set that signs the next height only by
     /// its hash; supply it ([`TrustedState::with_next_validators`]) or use
     /// a chain proof. Not enough trust.
@@ -390,6 +425,8 @@ impl VerifyError {
             VerifyError::HeightOverflow { .. } => "height_overflow",
             VerifyError::Mismatch { .. } => "mismatch",
             VerifyError::TimeBeforeTrusted { .. } => "time_before_trusted",
+            VerifyError::TimeTooFarAfterTrusted { .. } => "time_too_far_after_trusted",
+            VerifyError::Block { source, .. } => source.label(),
             VerifyError::UnknownProposer { .. } => "unknown_proposer",
             VerifyError::CommitRound { .. } => "commit_round",
             VerifyError::Commit { .. } => "commit",
@@ -411,6 +448,70 @@ impl VerifyError {
     fn missing(field: &str) -> Self {
         VerifyError::Malformed(FieldError::new(field, FieldProblem::Missing))
     }
+
+    /// The verifier's reading of a block rule ([`crate::chain::block`])
+    /// broken by the header at `height`: the same verdict in this module's
+    /// terms. Every rule is invalid, except a commit whose signatures are
+    /// all valid but short of power, which is
+    /// [`VerifyError::NotEnoughPower`] (not enough trust).
+    pub fn from_block(height: u64, error: BlockError) -> Self {
+        match error {
+            BlockError::Malformed(e) => VerifyError::Malformed(e),
+            BlockError::TooMany { field, count, max } => VerifyError::TooMany { field, count, max },
+            BlockError::WrongNetwork { field, expected, found } => VerifyError::WrongNetwork { field, expected, found },
+            BlockError::WrongHeight { field, expected, found } => VerifyError::WrongHeight { field, expected, found },
+            BlockError::HeightOverflow { height } => VerifyError::HeightOverflow { height },
+            BlockError::Mismatch { field, expected, found } => VerifyError::Mismatch {
+                height,
+                field,
+                expected,
+                found,
+            },
+            BlockError::TimeBeforeParent { parent, found } => VerifyError::TimeBeforeTrusted {
+                height,
+                trusted: parent,
+                found,
+            },
+            BlockError::TimeTooFarAfterParent { parent, found, max_ms } => VerifyError::TimeTooFarAfterTrusted {
+                height,
+                trusted: parent,
+                found,
+                max_ms,
+            },
+            BlockError::UnknownProposer { proposer, .. } => VerifyError::UnknownProposer { height, proposer },
+            BlockError::CommitRound {
+                header_round,
+                commit_round,
+            } => VerifyError::CommitRound {
+                height,
+                header_round,
+                commit_round,
+            },
+            BlockError::Commit(CertificateError::InsufficientPower {
+                signed,
+                required,
+                total,
+            }) => VerifyError::NotEnoughPower {
+                height,
+                signed,
+                required,
+                total,
+            },
+            BlockError::Commit(source) => VerifyError::Commit { height, source },
+            BlockError::InvalidNextValidators(source) => VerifyError::InvalidValidatorSet {
+                field: "next_validators",
+                source,
+            },
+            source @ (BlockError::TimeInFuture { .. }
+            | BlockError::DuplicateProof { .. }
+            | BlockError::RedundantNextValidators { .. }) => VerifyError::Block { height, source },
+        }
+    }
+}
+
+/// Runs a block rule on the header at `height`, in this module's terms.
+fn rule<T>(height: u64, result: Result<T, BlockError>) -> VResult<T> {
+    result.map_err(|e| VerifyError::from_block(height, e))
 }
 
 type VResult<T> = Result<T, VerifyError>;
@@ -426,33 +527,6 @@ fn mismatch(height: u64, field: &'static str, expected: Hash32, found: Hash32) -
             found,
         })
     }
-}
-
-/// A 32-byte header field, or the error naming `header.<field>`.
-fn header_field(field: &str, bytes: &[u8]) -> VResult<Hash32> {
-    Hash32::from_slice(bytes).ok_or_else(|| {
-        VerifyError::Malformed(
-            FieldError::new(
-                field,
-                FieldProblem::WrongLength {
-                    expected: 32,
-                    actual: bytes.len(),
-                },
-            )
-            .within("header"),
-        )
-    })
-}
-
-fn check_network_str(field: &'static str, found: &str, network: &NetworkId) -> VResult<()> {
-    if found != network.as_str() {
-        return Err(VerifyError::WrongNetwork {
-            field,
-            expected: network.as_str().to_owned(),
-            found: found.chars().take(crate::chain::MESSAGE_FIELD_CHARS).collect(),
-        });
-    }
-    Ok(())
 }
 
 /// Parses a validator set from the network, bounding its size before any work.
@@ -570,8 +644,8 @@ impl TrustedState {
             .validate()
             .map_err(|e| VerifyError::Malformed(e.within("header")))?;
         Ok(Self {
-            commitment: header_field("chain_commitment", &header.chain_commitment)?,
-            next_validators_hash: header_field("next_validators_hash", &header.next_validators_hash)?,
+            commitment: fields::hash_in("header", "chain_commitment", &header.chain_commitment)?,
+            next_validators_hash: fields::hash_in("header", "next_validators_hash", &header.next_validators_hash)?,
             anchor: Anchor::Header(header),
             next_validators: None,
         })
@@ -659,60 +733,27 @@ pub fn signed_parts(signed: &proto::SignedHeader) -> Result<(&proto::Header, &pr
 
 /// The header is of `network`.
 pub fn check_network(header: &proto::Header, network: &NetworkId) -> Result<(), VerifyError> {
-    check_network_str("header.network_id", &header.network_id, network)
+    rule(
+        header.height,
+        block::check_network("header.network_id", &header.network_id, network),
+    )
 }
 
-/// `next.prev_hash` is the hash of `prev`, the header at the height before.
+/// `next.prev_hash` is the hash of `prev`, the header at the height before
+/// ([`block::check_height`], [`block::check_hash_link`]).
 pub fn verify_hash_link(prev: &proto::Header, next: &proto::Header) -> Result<(), VerifyError> {
-    check_consecutive(prev.height, next)?;
-    link_hash(Parent::Header(prev), next)
+    let parent = Parent::Header(prev);
+    rule(next.height, block::check_height(parent, next))?;
+    rule(next.height, block::check_hash_link(parent, next))
 }
 
 /// `next.chain_commitment = H(prev.chain_commitment ‖ height ‖ state_root ‖
-/// proofs_root ‖ validators_hash)` ([`chain_commitment`]), `next` being the
-/// header at the height after `prev`.
+/// proofs_root ‖ validators_hash)` ([`block::check_commitment`]), `next`
+/// being the header at the height after `prev`.
 pub fn verify_commitment_link(prev: &proto::Header, next: &proto::Header) -> Result<(), VerifyError> {
-    check_consecutive(prev.height, next)?;
-    link_commitment(&header_field("chain_commitment", &prev.chain_commitment)?, next)
-}
-
-fn check_consecutive(prev_height: u64, next: &proto::Header) -> VResult<()> {
-    let expected = prev_height
-        .checked_add(1)
-        .ok_or(VerifyError::HeightOverflow { height: prev_height })?;
-    if next.height != expected {
-        return Err(VerifyError::WrongHeight {
-            field: "header.height",
-            expected,
-            found: next.height,
-        });
-    }
-    Ok(())
-}
-
-fn link_hash(parent: Parent<'_>, header: &proto::Header) -> VResult<()> {
-    mismatch(
-        header.height,
-        "header.prev_hash",
-        parent.hash(),
-        header_field("prev_hash", &header.prev_hash)?,
-    )
-}
-
-fn link_commitment(parent_commitment: &Hash32, header: &proto::Header) -> VResult<()> {
-    let expected = chain_commitment(
-        parent_commitment,
-        header.height,
-        &header_field("state_root", &header.state_root)?,
-        &header_field("proofs_root", &header.proofs_root)?,
-        &header_field("validators_hash", &header.validators_hash)?,
-    );
-    mismatch(
-        header.height,
-        "header.chain_commitment",
-        expected,
-        header_field("chain_commitment", &header.chain_commitment)?,
-    )
+    let parent = Parent::Header(prev);
+    rule(next.height, block::check_height(parent, next))?;
+    rule(next.height, block::check_commitment(parent, next))
 }
 
 /// The header names `validators` as the set that signs it. Invalid otherwise.
@@ -720,7 +761,7 @@ pub fn check_header_validators(header: &proto::Header, validators: &ValidatorSet
     mismatch(
         header.height,
         "header.validators_hash",
-        header_field("validators_hash", &header.validators_hash)?,
+        fields::hash_in("header", "validators_hash", &header.validators_hash)?,
         validators.hash(),
     )
 }
@@ -728,7 +769,7 @@ pub fn check_header_validators(header: &proto::Header, validators: &ValidatorSet
 /// The header is signed by the set `trusted` expects next. Not enough trust
 /// ([`VerifyError::ValidatorsNotTrusted`]) otherwise.
 pub fn check_trusted_validators(trusted: &TrustedState, header: &proto::Header) -> Result<(), VerifyError> {
-    let found = header_field("validators_hash", &header.validators_hash)?;
+    let found = fields::hash_in("header", "validators_hash", &header.validators_hash)?;
     if found != trusted.next_validators_hash {
         return Err(VerifyError::ValidatorsNotTrusted {
             height: header.height,
@@ -744,72 +785,33 @@ pub fn check_next_validators(header: &proto::Header, next: &ValidatorSet) -> Res
     mismatch(
         header.height,
         "next_validators",
-        header_field("next_validators_hash", &header.next_validators_hash)?,
+        fields::hash_in("header", "next_validators_hash", &header.next_validators_hash)?,
         next.hash(),
     )
 }
 
-/// The header's proposer is a member of `validators`. Invalid otherwise.
+/// The header's proposer is a member of `validators`
+/// ([`block::check_proposer`]). Invalid otherwise.
 pub fn check_proposer(header: &proto::Header, validators: &ValidatorSet) -> Result<(), VerifyError> {
-    let proposer = ZsiId(header_field("proposer", &header.proposer)?);
-    if !validators.contains(&proposer) {
-        return Err(VerifyError::UnknownProposer {
-            height: header.height,
-            proposer,
-        });
-    }
-    Ok(())
+    rule(header.height, block::check_proposer(header, validators)).map(|_| ())
 }
 
-/// `commit` certifies `header` on `network`: the same height, a round not
-/// before the header's, the header's hash, and valid precommit signatures
-/// of distinct members of `validators` holding more than 2/3 of its power
-/// (batch Ed25519, [`verify_commit`]). Short power with valid signatures is
-/// [`VerifyError::NotEnoughPower`] (not enough trust); anything else is invalid.
+/// `commit` certifies `header` on `network` ([`block::verify_header_commit`]):
+/// the same height, a round not before the header's, the header's hash,
+/// and valid precommit signatures of distinct members of `validators`
+/// holding more than 2/3 of its power (batch Ed25519). Short power with
+/// valid signatures is [`VerifyError::NotEnoughPower`] (not enough trust);
+/// anything else is invalid.
 pub fn verify_commit_certificate(
     header: &proto::Header,
     commit: &proto::CommitCertificate,
     validators: &ValidatorSet,
     network: &NetworkId,
 ) -> Result<QuorumSummary, VerifyError> {
-    let height = header.height;
-    if commit.height != height {
-        return Err(VerifyError::WrongHeight {
-            field: "commit.height",
-            expected: height,
-            found: commit.height,
-        });
-    }
-    if commit.round < header.round {
-        return Err(VerifyError::CommitRound {
-            height,
-            header_round: header.round,
-            commit_round: commit.round,
-        });
-    }
-    let found = Hash32::from_slice(&commit.block_hash).ok_or_else(|| {
-        VerifyError::Malformed(FieldError::new(
-            "commit.block_hash",
-            FieldProblem::WrongLength {
-                expected: 32,
-                actual: commit.block_hash.len(),
-            },
-        ))
-    })?;
-    mismatch(height, "commit.block_hash", header_hash(header), found)?;
-    verify_commit(commit, validators, network).map_err(|e| match e {
-        CertificateError::InsufficientPower {
-            signed,
-            required,
-            total,
-        } => VerifyError::NotEnoughPower {
-            height,
-            signed,
-            required,
-            total,
-        },
-        source => VerifyError::Commit { height, source },
-    })
+    rule(
+        header.height,
+        block::verify_header_commit(header, commit, validators, network),
+    )
 }
 
 // ─────────────────────────────── headers ───────────────────────────────
@@ -833,16 +835,20 @@ fn verify_signed(
     network: &NetworkId,
     mode: Mode,
 ) -> VResult<TrustedState> {
-    check_network_str("trusted.network_id", trusted.network_id(), network)?;
+    rule(
+        trusted.height(),
+        block::check_network("trusted.network_id", trusted.network_id(), network),
+    )?;
     let (header, commit) = signed_parts(signed)?;
     check_network(header, network)?;
     let height = header.height;
     let trusted_height = trusted.height();
+    let parent = trusted.anchor.as_parent();
     let adjacent_height = trusted_height
         .checked_add(1)
         .ok_or(VerifyError::HeightOverflow { height: trusted_height })?;
     if mode == Mode::Adjacent {
-        check_consecutive(trusted_height, header)?;
+        rule(height, block::check_height(parent, header))?;
     } else if height <= trusted_height {
         return Err(VerifyError::HeightNotAfter {
             field: "header.height",
@@ -850,21 +856,20 @@ fn verify_signed(
             found: height,
         });
     }
-    if header.time_ms < trusted.time_ms() {
-        return Err(VerifyError::TimeBeforeTrusted {
-            height,
-            trusted: trusted.time_ms(),
-            found: header.time_ms,
-        });
-    }
+    // The same time rule as a full node's; over a skip, what the rule for
+    // each height in between implies.
+    rule(
+        height,
+        block::check_time(trusted.time_ms(), height - trusted_height, header),
+    )?;
     let adjacent = height == adjacent_height;
     if adjacent {
-        link_hash(trusted.anchor.as_parent(), header)?;
-        link_commitment(&trusted.commitment, header)?;
+        rule(height, block::check_hash_link(parent, header))?;
+        rule(height, block::check_commitment(parent, header))?;
     }
 
     // The set that signs the header.
-    let signs = header_field("validators_hash", &header.validators_hash)?;
+    let signs = fields::hash_in("header", "validators_hash", &header.validators_hash)?;
     let parsed;
     let signers: &ValidatorSet = match claimed {
         None => {
@@ -912,7 +917,7 @@ fn verify_signed(
     check_proposer(header, signers)?;
 
     // The set that signs the height after it.
-    let next_hash = header_field("next_validators_hash", &header.next_validators_hash)?;
+    let next_hash = fields::hash_in("header", "next_validators_hash", &header.next_validators_hash)?;
     let next = match next_validators {
         Some(next) => {
             let next = parse_set("next_validators", next)?;
@@ -926,7 +931,7 @@ fn verify_signed(
     verify_commit_certificate(header, commit, signers, network)?;
     Ok(TrustedState {
         anchor: Anchor::Header(header.clone()),
-        commitment: header_field("chain_commitment", &header.chain_commitment)?,
+        commitment: fields::hash_in("header", "chain_commitment", &header.chain_commitment)?,
         next_validators_hash: next_hash,
         next_validators: next,
     })
@@ -1153,7 +1158,7 @@ pub fn verify_state_value(
             )));
         }
     }
-    let root = header_field("state_root", &header.state_root)?;
+    let root = fields::hash_in("header", "state_root", &header.state_root)?;
     if response.height != height {
         return Err(VerifyError::WrongHeight {
             field: "response.height",
@@ -1240,7 +1245,7 @@ pub fn verify_snapshot_manifest(header: &proto::Header, manifest: &proto::Snapsh
     mismatch(
         header.height,
         "manifest.state_root",
-        header_field("state_root", &header.state_root)?,
+        fields::hash_in("header", "state_root", &header.state_root)?,
         found,
     )
 }
@@ -1287,15 +1292,7 @@ pub fn verify_snapshot_chunk(
         .ok()
         .and_then(|i| manifest.chunk_hashes.get(i))
         .ok_or(VerifyError::ChunkOutOfRange { index, count })?;
-    let expected = Hash32::from_slice(listed).ok_or_else(|| {
-        VerifyError::Malformed(FieldError::new(
-            "manifest.chunk_hashes",
-            FieldProblem::WrongLength {
-                expected: 32,
-                actual: listed.len(),
-            },
-        ))
-    })?;
+    let expected = fields::hash32(listed).map_err(|e| e.at("manifest.chunk_hashes"))?;
     let found = state::chunk_hash(chunk);
     if found != expected {
         return Err(VerifyError::ChunkHash { index, expected, found });

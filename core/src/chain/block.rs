@@ -42,19 +42,45 @@
 //!
 //! ## What validation checks, and what it cannot
 //!
+//! The checks are public functions, one rule each, and this module is the
+//! one header rulebook: the light-client verifier ([`crate::verify`]) calls
+//! the same functions, so a full node and a light client never disagree on
+//! what a valid header is. [`check_height`], [`check_hash_link`]
+//! (`prev_hash`), [`check_time`], [`check_commitment`] (the chain
+//! commitment link), [`check_proposer`] (membership) and
+//! [`verify_header_commit`] (the commit certificate).
+//!
 //! [`validate_header`] checks everything a header alone can show against
 //! its parent and the validator set the parent handed trust to: network,
-//! height, `prev_hash`, time (not before the parent, not beyond `now_ms +
-//! max_skew_ms`), that `current` is the set the parent named, the header's
-//! `validators_hash`, the proposer's membership and the chain commitment
-//! link. [`validate_block`] adds the body: counts, structure, no proof
-//! twice, `proofs_root`, and the `next_validators` rule (present, valid and
-//! hashing to `next_validators_hash` when the set changes; absent, with
-//! `next_validators_hash` equal to the current set's hash, when it does
-//! not). [`validate_finalized`] and [`validate_signed_header`] add the
-//! commit certificate: its height, a round not before the header's (a block
-//! built in round `r` may be re-proposed and decided in a later round), its
-//! block hash and [`verify_commit`] against `current`.
+//! height, `prev_hash`, time, that `current` is the set the parent named,
+//! the header's `validators_hash`, the proposer's membership and the chain
+//! commitment link. [`validate_block`] adds the body: counts, structure, no
+//! proof twice, `proofs_root`, and the `next_validators` rule (present,
+//! valid and hashing to `next_validators_hash` when the set changes;
+//! absent, with `next_validators_hash` equal to the current set's hash,
+//! when it does not). [`validate_finalized`] and [`validate_signed_header`]
+//! add the commit certificate: its height, a round not before the header's
+//! (a block built in round `r` may be re-proposed and decided in a later
+//! round), its block hash and [`verify_commit`] against `current`.
+//!
+//! ## Chain time
+//!
+//! Two rules, kept apart because only one of them depends on who checks:
+//!
+//! - **The time rule** ([`check_time`], part of every validation): a
+//!   block's `time_ms` is strictly after its parent's (the genesis time for
+//!   height 1) and at most [`MAX_BLOCK_INTERVAL_MS`] after it. Every node
+//!   decides it the same way, light clients included.
+//! - **The clock rule** ([`check_not_ahead`]): a block is at most
+//!   `max_skew_ms` ahead of the receiver's clock `now_ms`. Validators apply
+//!   it to proposals ([`validate_block`] with the genesis
+//!   `max_clock_skew_ms`): a proposal that breaks it is not voted for, so a
+//!   faulty proposer cannot move chain time ahead of the honest clocks by
+//!   more than the skew. A certified block is not held to it
+//!   ([`validate_certified`], [`validate_certified_header`]: see there why).
+//!
+//! Honest proposers stamp [`next_block_time`]: their clock, clamped into
+//! the range the time rule allows, so their proposals always pass it.
 //!
 //! Not checked here, because they need state or belong to other layers: the
 //! `state_root` (the state machine recomputes it by executing the block),
@@ -76,7 +102,7 @@ use crate::identity::ZsiId;
 use crate::wire::limits::{MAX_PROOFS_PER_BLOCK, MAX_REPUTATION_EVENTS_PER_BLOCK};
 use crate::wire::proto;
 use crate::wire::sign::{header_hash, proof_content_id};
-use crate::wire::{FieldError, FieldProblem, NetworkId, Validate};
+use crate::wire::{FieldError, FieldProblem, NetworkId, Validate, fields};
 
 /// Longest inclusion path [`verify_proof_inclusion`] accepts: one sibling
 /// per level of a tree of up to 2⁶⁴ leaves.
@@ -164,21 +190,6 @@ pub enum Parent<'a> {
     Header(&'a proto::Header),
 }
 
-fn parent_hash_field(field: &str, bytes: &[u8]) -> Result<Hash32, BlockError> {
-    Hash32::from_slice(bytes).ok_or_else(|| {
-        BlockError::Malformed(
-            FieldError::new(
-                field,
-                FieldProblem::WrongLength {
-                    expected: 32,
-                    actual: bytes.len(),
-                },
-            )
-            .within("parent"),
-        )
-    })
-}
-
 impl Parent<'_> {
     /// Its height (0 for the genesis).
     pub fn height(&self) -> u64 {
@@ -217,7 +228,7 @@ impl Parent<'_> {
     pub fn chain_commitment(&self) -> Result<Hash32, BlockError> {
         match self {
             Parent::Genesis(anchor) => Ok(anchor.commitment()),
-            Parent::Header(header) => parent_hash_field("chain_commitment", &header.chain_commitment),
+            Parent::Header(header) => Ok(fields::hash_in("parent", "chain_commitment", &header.chain_commitment)?),
         }
     }
 
@@ -226,7 +237,11 @@ impl Parent<'_> {
     pub fn next_validators_hash(&self) -> Result<Hash32, BlockError> {
         match self {
             Parent::Genesis(anchor) => Ok(anchor.validators_hash),
-            Parent::Header(header) => parent_hash_field("next_validators_hash", &header.next_validators_hash),
+            Parent::Header(header) => Ok(fields::hash_in(
+                "parent",
+                "next_validators_hash",
+                &header.next_validators_hash,
+            )?),
         }
     }
 }
@@ -373,7 +388,7 @@ pub enum BlockError {
     /// A field breaks the schema (its path says where: `header.prev_hash`,
     /// `proofs[3].signature`, `parent.chain_commitment`, `commit`).
     #[error("block breaks the schema: {0}")]
-    Malformed(FieldError),
+    Malformed(#[from] FieldError),
     /// A list over its bound.
     #[error("{field}: {count} items, at most {max} allowed")]
     TooMany {
@@ -424,13 +439,23 @@ pub enum BlockError {
         /// What it is.
         found: Hash32,
     },
-    /// A block earlier than its parent.
-    #[error("header.time_ms: {found} is before the parent's {parent}")]
+    /// A block not later than its parent (chain time is strictly monotonic).
+    #[error("header.time_ms: {found} is not after the parent's {parent}")]
     TimeBeforeParent {
         /// The parent's time.
         parent: u64,
         /// The block's time.
         found: u64,
+    },
+    /// A block further after its parent than [`MAX_BLOCK_INTERVAL_MS`] allows.
+    #[error("header.time_ms: {found} is more than {max_ms} ms after the parent's {parent}")]
+    TimeTooFarAfterParent {
+        /// The parent's time.
+        parent: u64,
+        /// The block's time.
+        found: u64,
+        /// The largest step allowed.
+        max_ms: u64,
     },
     /// A block too far in the future.
     #[error("header.time_ms: {found} is more than {max_skew_ms} ms after now ({now_ms})")]
@@ -493,6 +518,7 @@ impl BlockError {
             BlockError::HeightOverflow { .. } => "height_overflow",
             BlockError::Mismatch { .. } => "mismatch",
             BlockError::TimeBeforeParent { .. } => "time_before_parent",
+            BlockError::TimeTooFarAfterParent { .. } => "time_too_far_after_parent",
             BlockError::TimeInFuture { .. } => "time_in_future",
             BlockError::UnknownProposer { .. } => "unknown_proposer",
             BlockError::DuplicateProof { .. } => "duplicate_proof",
@@ -519,24 +545,6 @@ fn mismatch(field: &'static str, expected: Hash32, found: Hash32) -> BlockResult
     }
 }
 
-/// A 32-byte header field, or the error naming `header.<field>`.
-pub(crate) fn header_hash_field(field: &str, bytes: &[u8]) -> Result<Hash32, FieldError> {
-    Hash32::from_slice(bytes).ok_or_else(|| {
-        FieldError::new(
-            field,
-            FieldProblem::WrongLength {
-                expected: 32,
-                actual: bytes.len(),
-            },
-        )
-        .within("header")
-    })
-}
-
-fn header_field(field: &str, bytes: &[u8]) -> BlockResult<Hash32> {
-    header_hash_field(field, bytes).map_err(BlockError::Malformed)
-}
-
 fn check_count(field: &'static str, count: usize, max: usize) -> BlockResult<()> {
     if count > max {
         return Err(BlockError::TooMany { field, count, max });
@@ -544,7 +552,8 @@ fn check_count(field: &'static str, count: usize, max: usize) -> BlockResult<()>
     Ok(())
 }
 
-fn check_network(field: &'static str, found: &str, network: &NetworkId) -> BlockResult<()> {
+/// The network named by `found` (at `field`) is `network`.
+pub(crate) fn check_network(field: &'static str, found: &str, network: &NetworkId) -> BlockResult<()> {
     if found != network.as_str() {
         return Err(BlockError::WrongNetwork {
             field,
@@ -555,9 +564,127 @@ fn check_network(field: &'static str, found: &str, network: &NetworkId) -> Block
     Ok(())
 }
 
+// ──────────────────────────────── chain time ────────────────────────────────
+
+/// The most chain time may advance from one block to the next, in ms (one
+/// day). A protocol constant rather than a genesis parameter: a light
+/// client started from a checkpoint never sees the genesis, and must still
+/// apply exactly the rule full nodes apply. See [`check_time`].
+pub const MAX_BLOCK_INTERVAL_MS: u64 = 86_400_000;
+
+/// The time an honest proposer whose clock reads `now_ms` gives the block
+/// after one at `parent_time_ms`: its clock, but at least one ms after the
+/// parent (time is strictly monotonic) and at most
+/// [`MAX_BLOCK_INTERVAL_MS`] after it. After a stall longer than that
+/// interval, chain time lags the clocks and catches up by up to one interval
+/// per block, so an honest proposal always passes [`check_time`].
+pub fn next_block_time(parent_time_ms: u64, now_ms: u64) -> u64 {
+    now_ms
+        .max(parent_time_ms.saturating_add(1))
+        .min(parent_time_ms.saturating_add(MAX_BLOCK_INTERVAL_MS))
+}
+
+/// The time rule between `header` and a verified header (or the genesis)
+/// `heights` heights below it, at `earlier_ms`: strictly later, and at most
+/// `heights` × [`MAX_BLOCK_INTERVAL_MS`] later. For the parent (`heights`
+/// = 1) this is the rule every block follows; for a header further up it
+/// is what those rules imply, so a chain that passes every step passes it
+/// too. No clock is involved: every node decides the same. (`heights` = 0
+/// is treated as 1.)
+pub fn check_time(earlier_ms: u64, heights: u64, header: &proto::Header) -> Result<(), BlockError> {
+    if header.time_ms <= earlier_ms {
+        return Err(BlockError::TimeBeforeParent {
+            parent: earlier_ms,
+            found: header.time_ms,
+        });
+    }
+    let max_ms = heights.max(1).saturating_mul(MAX_BLOCK_INTERVAL_MS);
+    if header.time_ms - earlier_ms > max_ms {
+        return Err(BlockError::TimeTooFarAfterParent {
+            parent: earlier_ms,
+            found: header.time_ms,
+            max_ms,
+        });
+    }
+    Ok(())
+}
+
+/// The clock rule, for proposals only: `header` is at most `max_skew_ms`
+/// ahead of the receiver's clock `now_ms`. A proposal that fails it is not
+/// voted for ([`validate_block`]); a certified block is not held to it
+/// ([`validate_certified`]), since whether it holds depends on the
+/// receiver's clock, not on the block.
+pub fn check_not_ahead(header: &proto::Header, now_ms: u64, max_skew_ms: u64) -> Result<(), BlockError> {
+    if header.time_ms > now_ms.saturating_add(max_skew_ms) {
+        return Err(BlockError::TimeInFuture {
+            found: header.time_ms,
+            now_ms,
+            max_skew_ms,
+        });
+    }
+    Ok(())
+}
+
 // ───────────────────────────────── validation ─────────────────────────────────
 
-/// `now_ms` and the allowed skew; `None` skips the future check (the builder).
+/// `header` is at the height after `parent`.
+pub fn check_height(parent: Parent<'_>, header: &proto::Header) -> Result<(), BlockError> {
+    let parent_height = parent.height();
+    let height = parent_height
+        .checked_add(1)
+        .ok_or(BlockError::HeightOverflow { height: parent_height })?;
+    if header.height != height {
+        return Err(BlockError::WrongHeight {
+            field: "header.height",
+            expected: height,
+            found: header.height,
+        });
+    }
+    Ok(())
+}
+
+/// The hash link: `header.prev_hash` is the hash of `parent` (all zero for the genesis).
+pub fn check_hash_link(parent: Parent<'_>, header: &proto::Header) -> Result<(), BlockError> {
+    mismatch(
+        "header.prev_hash",
+        parent.hash(),
+        fields::hash_in("header", "prev_hash", &header.prev_hash)?,
+    )
+}
+
+/// The commitment link: `header.chain_commitment` is [`chain_commitment`]
+/// over the parent's commitment and the header's height, `state_root`,
+/// `proofs_root` and `validators_hash`.
+pub fn check_commitment(parent: Parent<'_>, header: &proto::Header) -> Result<(), BlockError> {
+    let expected = chain_commitment(
+        &parent.chain_commitment()?,
+        header.height,
+        &fields::hash_in("header", "state_root", &header.state_root)?,
+        &fields::hash_in("header", "proofs_root", &header.proofs_root)?,
+        &fields::hash_in("header", "validators_hash", &header.validators_hash)?,
+    );
+    mismatch(
+        "header.chain_commitment",
+        expected,
+        fields::hash_in("header", "chain_commitment", &header.chain_commitment)?,
+    )
+}
+
+/// The header's proposer is a member of `current`, the set that signs it.
+/// (Which member's turn it was is the consensus engine's business.)
+pub fn check_proposer(header: &proto::Header, current: &ValidatorSet) -> Result<ZsiId, BlockError> {
+    let proposer = ZsiId(fields::hash_in("header", "proposer", &header.proposer)?);
+    if !current.contains(&proposer) {
+        return Err(BlockError::UnknownProposer {
+            proposer,
+            validators_hash: current.hash(),
+        });
+    }
+    Ok(proposer)
+}
+
+/// `now_ms` and the allowed skew; `None` skips the clock rule (the builder,
+/// certified blocks).
 type Clock = Option<(u64, u64)>;
 
 /// Everything a header alone shows against its parent, except the chain
@@ -574,65 +701,20 @@ fn check_links(
         .map_err(|e| BlockError::Malformed(e.within("header")))?;
     check_network("header.network_id", &header.network_id, network)?;
     check_network("parent.network_id", parent.network_id(), network)?;
-    let parent_height = parent.height();
-    let height = parent_height
-        .checked_add(1)
-        .ok_or(BlockError::HeightOverflow { height: parent_height })?;
-    if header.height != height {
-        return Err(BlockError::WrongHeight {
-            field: "header.height",
-            expected: height,
-            found: header.height,
-        });
-    }
-    mismatch(
-        "header.prev_hash",
-        parent.hash(),
-        header_field("prev_hash", &header.prev_hash)?,
-    )?;
-    if header.time_ms < parent.time_ms() {
-        return Err(BlockError::TimeBeforeParent {
-            parent: parent.time_ms(),
-            found: header.time_ms,
-        });
-    }
-    let too_late = |&(now_ms, max_skew_ms): &(u64, u64)| header.time_ms > now_ms.saturating_add(max_skew_ms);
-    if let Some((now_ms, max_skew_ms)) = clock.filter(too_late) {
-        return Err(BlockError::TimeInFuture {
-            found: header.time_ms,
-            now_ms,
-            max_skew_ms,
-        });
+    check_height(parent, header)?;
+    check_hash_link(parent, header)?;
+    check_time(parent.time_ms(), 1, header)?;
+    if let Some((now_ms, max_skew_ms)) = clock {
+        check_not_ahead(header, now_ms, max_skew_ms)?;
     }
     mismatch("current_validators", parent.next_validators_hash()?, current.hash())?;
     mismatch(
         "header.validators_hash",
         current.hash(),
-        header_field("validators_hash", &header.validators_hash)?,
+        fields::hash_in("header", "validators_hash", &header.validators_hash)?,
     )?;
-    let proposer = ZsiId(header_field("proposer", &header.proposer)?);
-    if !current.contains(&proposer) {
-        return Err(BlockError::UnknownProposer {
-            proposer,
-            validators_hash: current.hash(),
-        });
-    }
+    check_proposer(header, current)?;
     Ok(())
-}
-
-fn check_commitment(parent: Parent<'_>, header: &proto::Header) -> BlockResult<()> {
-    let expected = chain_commitment(
-        &parent.chain_commitment()?,
-        header.height,
-        &header_field("state_root", &header.state_root)?,
-        &header_field("proofs_root", &header.proofs_root)?,
-        &header_field("validators_hash", &header.validators_hash)?,
-    );
-    mismatch(
-        "header.chain_commitment",
-        expected,
-        header_field("chain_commitment", &header.chain_commitment)?,
-    )
 }
 
 /// Content ids of `proofs`, refusing a proof that appears twice.
@@ -676,9 +758,9 @@ fn check_block(
     mismatch(
         "header.proofs_root",
         proofs_root_of_ids(&ids),
-        header_field("proofs_root", &header.proofs_root)?,
+        fields::hash_in("header", "proofs_root", &header.proofs_root)?,
     )?;
-    let next_hash = header_field("next_validators_hash", &header.next_validators_hash)?;
+    let next_hash = fields::hash_in("header", "next_validators_hash", &header.next_validators_hash)?;
     match &block.next_validators {
         Some(next) => {
             let next = ValidatorSet::from_proto(next).map_err(BlockError::InvalidNextValidators)?;
@@ -695,11 +777,12 @@ fn check_block(
 }
 
 /// Checks a header against its parent: network, height, `prev_hash`, time
-/// (`≥` the parent's, `≤ now_ms + max_skew_ms`), that `current` is the set
-/// the parent handed trust to, `validators_hash`, the proposer's membership
-/// and the chain commitment link. `proofs_root`, `next_validators_hash`
-/// and `state_root` are taken as they are (only a body or state can check
-/// them). For light clients that follow headers.
+/// ([`check_time`]: after the parent's and at most
+/// [`MAX_BLOCK_INTERVAL_MS`] after it; [`check_not_ahead`]: `≤ now_ms +
+/// max_skew_ms`), that `current` is the set the parent handed trust to,
+/// `validators_hash`, the proposer's membership and the chain commitment
+/// link. `proofs_root`, `next_validators_hash` and `state_root` are taken
+/// as they are (only a body or state can check them).
 pub fn validate_header(
     parent: Parent<'_>,
     header: &proto::Header,
@@ -717,7 +800,8 @@ pub fn validate_header(
 /// `next_validators` rule (present, valid, different from `current` and
 /// hashing to `next_validators_hash`; or absent with `next_validators_hash`
 /// equal to `current`'s hash). `current` is the set that signs this block:
-/// the one the parent named.
+/// the one the parent named. This is what a validator checks before it
+/// votes for a proposal, clock rule included.
 pub fn validate_block(
     parent: Parent<'_>,
     block: &proto::Block,
@@ -752,15 +836,7 @@ pub fn verify_header_commit(
             commit_round: commit.round,
         });
     }
-    let found = Hash32::from_slice(&commit.block_hash).ok_or_else(|| {
-        BlockError::Malformed(FieldError::new(
-            "commit.block_hash",
-            FieldProblem::WrongLength {
-                expected: 32,
-                actual: commit.block_hash.len(),
-            },
-        ))
-    })?;
+    let found = fields::hash32(&commit.block_hash).map_err(|e| e.at("commit.block_hash"))?;
     mismatch("commit.block_hash", header_hash(header), found)?;
     verify_commit(commit, current, network).map_err(BlockError::Commit)
 }
@@ -770,9 +846,21 @@ fn required<'a, T>(field: &str, item: &'a Option<T>) -> BlockResult<&'a T> {
         .ok_or_else(|| BlockError::Malformed(FieldError::new(field, FieldProblem::Missing)))
 }
 
+fn finalized_parts(finalized: &proto::FinalizedBlock) -> BlockResult<(&proto::Block, &proto::CommitCertificate)> {
+    Ok((
+        required("block", &finalized.block)?,
+        required("commit", &finalized.commit)?,
+    ))
+}
+
+fn signed_parts(signed: &proto::SignedHeader) -> BlockResult<(&proto::Header, &proto::CommitCertificate)> {
+    Ok((required("header", &signed.header)?, required("commit", &signed.commit)?))
+}
+
 /// [`validate_block`] and [`verify_header_commit`]: a finalized block that
-/// follows `parent` and is certified by `current`. Returns who signed the
-/// commit (the input of [`crate::chain::reputation_rules::participation_events`]).
+/// follows `parent` and is certified by `current`, and is not ahead of
+/// `now_ms` by more than `max_skew_ms`. Returns who signed the commit (the
+/// input of [`crate::chain::reputation_rules::participation_events`]).
 pub fn validate_finalized(
     parent: Parent<'_>,
     finalized: &proto::FinalizedBlock,
@@ -781,15 +869,39 @@ pub fn validate_finalized(
     now_ms: u64,
     max_skew_ms: u64,
 ) -> Result<QuorumSummary, BlockError> {
-    let block = required("block", &finalized.block)?;
-    let commit = required("commit", &finalized.commit)?;
+    let (block, commit) = finalized_parts(finalized)?;
     validate_block(parent, block, current, network, now_ms, max_skew_ms)?;
     let header = required("block.header", &block.header)?;
     verify_header_commit(header, commit, current, network)
 }
 
+/// A finalized block as catch-up receives it: every rule of
+/// [`validate_finalized`] except the clock rule ([`check_not_ahead`]).
+///
+/// A certified block was voted for by more than 2/3 of the power, each of
+/// whom applied the clock rule with its own clock when it prevoted; if it
+/// looks ahead of ours, it is our clock that is likely behind. Refusing it
+/// would leave this node unable to ever catch up (the rest of the chain
+/// builds on it), and waiting for our clock would stall it for as long as
+/// the clock is wrong. So a certified block is held to the rules that do
+/// not depend on who checks, strictly monotonic time bounded by
+/// [`MAX_BLOCK_INTERVAL_MS`] included, and to nothing else; it does not
+/// move the receiver's idea of "now", which stays its own clock.
+pub fn validate_certified(
+    parent: Parent<'_>,
+    finalized: &proto::FinalizedBlock,
+    current: &ValidatorSet,
+    network: &NetworkId,
+) -> Result<QuorumSummary, BlockError> {
+    let (block, commit) = finalized_parts(finalized)?;
+    check_block(parent, block, current, network, None)?;
+    let header = required("block.header", &block.header)?;
+    verify_header_commit(header, commit, current, network)
+}
+
 /// [`validate_header`] and [`verify_header_commit`]: a certified header
-/// that follows `parent`, for light clients. Returns who signed the commit.
+/// that follows `parent`, not ahead of `now_ms` by more than
+/// `max_skew_ms`. Returns who signed the commit.
 pub fn validate_signed_header(
     parent: Parent<'_>,
     signed: &proto::SignedHeader,
@@ -798,9 +910,25 @@ pub fn validate_signed_header(
     now_ms: u64,
     max_skew_ms: u64,
 ) -> Result<QuorumSummary, BlockError> {
-    let header = required("header", &signed.header)?;
-    let commit = required("commit", &signed.commit)?;
+    let (header, commit) = signed_parts(signed)?;
     validate_header(parent, header, current, network, now_ms, max_skew_ms)?;
+    verify_header_commit(header, commit, current, network)
+}
+
+/// A certified header with the rules of [`validate_certified`] (no clock):
+/// what a full node holds a header to, and so exactly what the light
+/// client's [`crate::verify::verify_next`] accepts (both are built from
+/// the same checks: [`check_height`], [`check_hash_link`], [`check_time`],
+/// [`check_commitment`], [`check_proposer`], [`verify_header_commit`]).
+pub fn validate_certified_header(
+    parent: Parent<'_>,
+    signed: &proto::SignedHeader,
+    current: &ValidatorSet,
+    network: &NetworkId,
+) -> Result<QuorumSummary, BlockError> {
+    let (header, commit) = signed_parts(signed)?;
+    check_links(parent, header, current, network, None)?;
+    check_commitment(parent, header)?;
     verify_header_commit(header, commit, current, network)
 }
 
@@ -811,8 +939,9 @@ pub fn validate_signed_header(
 /// `next_validators_hash`, `proofs_root` and `chain_commitment`.
 ///
 /// The result is checked with the same rules as [`validate_block`] (except
-/// the future-time check, which needs a clock), so the builder never
-/// returns a block that its own validation would refuse.
+/// the clock rule, which needs a receiver's clock), so the builder never
+/// returns a block that its own validation would refuse. Give it
+/// `time_ms` from [`next_block_time`] to meet the time rules.
 #[derive(Debug, Clone)]
 pub struct BlockBuilder<'a> {
     /// What the block builds on (its network is the block's).

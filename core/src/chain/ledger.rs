@@ -20,7 +20,7 @@
 //! |---|---|
 //! | [`identity_key`]`(zsi_id)` | prost encoding of `IdentityRecord { zsi_id, identity_key, vrf_key, reputation }` (reputation always present) |
 //! | [`validators_key`]`()` | prost encoding of the `ValidatorSet` that signs the *next* block (canonical order) |
-//! | [`params_key`]`()` | [`encode_params`]: 10 big-endian `u64`s, 80 bytes (format version, tier thresholds, consensus params) |
+//! | [`params_key`]`()` | [`encode_params`]: 11 big-endian `u64`s, 88 bytes (format version, tier thresholds, consensus params) |
 //! | [`proof_key`]`(content_id)` | the height of the block that included the proof, 8 bytes big-endian |
 //!
 //! The state is kept in a [`MemoryTree`] that each block updates only at
@@ -87,7 +87,7 @@ use crate::tier::{ThresholdsError, Tier, TierThresholds, tier_of};
 use crate::wire::limits::{MAX_BLOCKS_MESSAGE, MAX_PROOFS_PER_BLOCK, MAX_REPUTATION_EVENTS_PER_BLOCK};
 use crate::wire::proto::{self, reputation_event};
 use crate::wire::sign::{header_hash, proof_content_id, validators_hash};
-use crate::wire::{FieldError, FieldProblem, NetworkId, Validate};
+use crate::wire::{FieldError, FieldProblem, NetworkId, Validate, fields};
 
 /// Most encoded bytes of proof envelopes a proposer puts in one block
 /// (3 MiB): the rest of a [`MAX_BLOCKS_MESSAGE`] proposal is left for the
@@ -97,21 +97,23 @@ pub const MAX_BLOCK_PROOF_BYTES: usize = 3 * 1024 * 1024;
 
 const _: () = assert!(MAX_BLOCK_PROOF_BYTES < MAX_BLOCKS_MESSAGE);
 
-/// Version of the [`encode_params`] format (its first field).
-pub const PARAMS_VERSION: u64 = 1;
+/// Version of the [`encode_params`] format (its first field). Version 2
+/// added `max_clock_skew_ms`.
+pub const PARAMS_VERSION: u64 = 2;
 
-/// Length of an [`encode_params`] value: 10 `u64`s.
-pub const PARAMS_LEN: usize = 10 * 8;
+/// Length of an [`encode_params`] value: 11 `u64`s.
+pub const PARAMS_LEN: usize = 11 * 8;
 
 /// Domain tag of [`evidence_id`]. Not a prefix of any tag in
 /// [`crate::hash::tags`] or [`crate::state::tags`], nor they of it.
 pub const EVIDENCE_ID_TAG: &str = "tiernet/evidence-id/v1";
 
-/// The value under [`params_key`]: ten big-endian `u64`s —
+/// The value under [`params_key`]: eleven big-endian `u64`s —
 /// [`PARAMS_VERSION`], then the tier thresholds (`available_uptime_minutes`,
 /// `committed_score`, `reliable_score`, `trusted_score`), then the consensus
 /// params (`propose_timeout_ms`, `prevote_timeout_ms`,
-/// `precommit_timeout_ms`, `timeout_delta_ms`, `block_time_ms`).
+/// `precommit_timeout_ms`, `timeout_delta_ms`, `block_time_ms`,
+/// `max_clock_skew_ms`).
 /// Big-endian like every other integer the chain hashes.
 pub fn encode_params(thresholds: &TierThresholds, consensus: &ConsensusParams) -> Vec<u8> {
     [
@@ -125,6 +127,7 @@ pub fn encode_params(thresholds: &TierThresholds, consensus: &ConsensusParams) -
         consensus.precommit_timeout_ms,
         consensus.timeout_delta_ms,
         consensus.block_time_ms,
+        consensus.max_clock_skew_ms,
     ]
     .iter()
     .flat_map(|field| field.to_be_bytes())
@@ -156,6 +159,7 @@ pub fn decode_params(bytes: &[u8]) -> Option<(TierThresholds, ConsensusParams)> 
         precommit_timeout_ms: next()?,
         timeout_delta_ms: next()?,
         block_time_ms: next()?,
+        max_clock_skew_ms: next()?,
     };
     Some((thresholds, consensus))
 }
@@ -209,7 +213,7 @@ pub enum LedgerError {
     },
     /// A field breaks the schema (its path says where).
     #[error("block breaks the schema: {0}")]
-    Malformed(FieldError),
+    Malformed(#[from] FieldError),
     /// A list over its bound.
     #[error("{field}: {count} items, at most {max} allowed")]
     TooMany {
@@ -451,10 +455,6 @@ fn mismatch(field: &'static str, expected: Hash32, found: Hash32) -> LedgerResul
     } else {
         Err(LedgerError::Mismatch { field, expected, found })
     }
-}
-
-fn header_field(field: &str, bytes: &[u8]) -> LedgerResult<Hash32> {
-    super::block::header_hash_field(field, bytes).map_err(LedgerError::Malformed)
 }
 
 fn check_count(field: &'static str, count: usize, max: usize) -> LedgerResult<()> {
@@ -815,18 +815,11 @@ impl Ledger {
         let mut touched = BTreeSet::new();
         let mut culprits = BTreeSet::new();
         for (index, event) in events.iter().enumerate() {
-            let zsi_id = ZsiId::from_slice(&event.zsi_id).ok_or_else(|| {
-                LedgerError::Malformed(
-                    FieldError::new(
-                        "zsi_id",
-                        FieldProblem::WrongLength {
-                            expected: 32,
-                            actual: event.zsi_id.len(),
-                        },
-                    )
-                    .within(&format!("reputation_events[{index}]")),
-                )
-            })?;
+            let zsi_id = ZsiId(fields::hash_in(
+                &format!("reputation_events[{index}]"),
+                "zsi_id",
+                &event.zsi_id,
+            )?);
             let record = registry
                 .lookup(&zsi_id)
                 .map(|r| r.reputation)
@@ -1019,12 +1012,12 @@ impl Ledger {
         mismatch(
             "header.prev_hash",
             self.last_block_hash(),
-            header_field("prev_hash", &header.prev_hash)?,
+            fields::hash_in("header", "prev_hash", &header.prev_hash)?,
         )?;
         mismatch(
             "header.validators_hash",
             self.validators.hash(),
-            header_field("validators_hash", &header.validators_hash)?,
+            fields::hash_in("header", "validators_hash", &header.validators_hash)?,
         )?;
         check_count("proofs", block.proofs.len(), MAX_PROOFS_PER_BLOCK)?;
         check_count(
@@ -1099,7 +1092,7 @@ impl Ledger {
         mismatch(
             "header.next_validators_hash",
             next_hash,
-            header_field("next_validators_hash", &header.next_validators_hash)?,
+            fields::hash_in("header", "next_validators_hash", &header.next_validators_hash)?,
         )?;
         let expected_next = (next_hash != self.validators.hash()).then_some(next_hash);
         let found_next = block.next_validators.as_ref().map(validators_hash);
@@ -1112,7 +1105,7 @@ impl Ledger {
         mismatch(
             "header.state_root",
             outcome.root,
-            header_field("state_root", &header.state_root)?,
+            fields::hash_in("header", "state_root", &header.state_root)?,
         )?;
 
         Ok(Ledger {
@@ -1162,15 +1155,17 @@ mod tests {
             precommit_timeout_ms: 7,
             timeout_delta_ms: 8,
             block_time_ms: 9,
+            max_clock_skew_ms: 10,
         };
         let bytes = encode_params(&thresholds, &consensus);
         assert_eq!(bytes.len(), PARAMS_LEN);
-        assert_eq!(&bytes[..8], &1u64.to_be_bytes());
-        assert_eq!(&bytes[72..], &9u64.to_be_bytes());
+        assert_eq!(&bytes[..8], &2u64.to_be_bytes());
+        assert_eq!(&bytes[72..80], &9u64.to_be_bytes());
+        assert_eq!(&bytes[80..], &10u64.to_be_bytes());
         assert_eq!(decode_params(&bytes), Some((thresholds, consensus)));
-        assert_eq!(decode_params(&bytes[..72]), None);
+        assert_eq!(decode_params(&bytes[..80]), None);
         let mut other_version = bytes.clone();
-        other_version[7] = 2;
+        other_version[7] = 1;
         assert_eq!(decode_params(&other_version), None);
     }
 

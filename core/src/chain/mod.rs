@@ -9,7 +9,11 @@
 //!   Merkle root with inclusion proofs, [`BlockBuilder`], and validation of a
 //!   header, block or finalized block against its [`Parent`]
 //!   ([`validate_header`], [`validate_block`], [`validate_finalized`],
-//!   [`validate_signed_header`]).
+//!   [`validate_signed_header`], and without the clock rule
+//!   [`validate_certified`], [`validate_certified_header`]). Its single
+//!   rules ([`check_hash_link`], [`check_commitment`], [`check_time`],
+//!   [`check_proposer`], [`verify_header_commit`], …) are the one header
+//!   rulebook, which the light-client verifier calls too.
 //! - [`reputation_rules`]: on-chain reputation transitions ([`apply_event`])
 //!   under one documented scoring rule, and the participation credit of a
 //!   commit ([`participation_events`]).
@@ -29,9 +33,11 @@ pub mod quorum;
 pub mod reputation_rules;
 
 pub use block::{
-    BlockBuilder, BlockError, GenesisAnchor, Parent, chain_commitment, empty_proofs_root, genesis_commitment,
-    proof_leaf_hash, proofs_inclusion, proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids, validate_block,
-    validate_finalized, validate_header, validate_signed_header, verify_header_commit, verify_proof_inclusion,
+    BlockBuilder, BlockError, GenesisAnchor, MAX_BLOCK_INTERVAL_MS, Parent, chain_commitment, check_commitment,
+    check_hash_link, check_height, check_not_ahead, check_proposer, check_time, empty_proofs_root, genesis_commitment,
+    next_block_time, proof_leaf_hash, proofs_inclusion, proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids,
+    validate_block, validate_certified, validate_certified_header, validate_finalized, validate_header,
+    validate_signed_header, verify_header_commit, verify_proof_inclusion,
 };
 
 pub use ledger::{

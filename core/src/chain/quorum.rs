@@ -41,7 +41,7 @@ use crate::hash::Hash32;
 use crate::identity::ZsiId;
 use crate::wire::proto::{self, RoundCertificateKind, VoteType};
 use crate::wire::sign::{SignedMessage, validators_hash, verifying_key};
-use crate::wire::{FieldError, FieldProblem, NetworkId, Validate};
+use crate::wire::{FieldError, FieldProblem, NetworkId, Validate, fields};
 
 /// Power needed for a quorum: more than 2/3 of `total`, i.e. `⌊2·total/3⌋ + 1`.
 /// Computed in `u128`, so it never overflows.
@@ -115,16 +115,7 @@ impl ValidatorSet {
         let mut total_power: u64 = 0;
         for (position, validator) in set.validators.iter().enumerate() {
             let field = || format!("validators[{position}]");
-            let zsi_id = ZsiId::from_slice(&validator.zsi_id).ok_or_else(|| {
-                FieldError::new(
-                    "zsi_id",
-                    FieldProblem::WrongLength {
-                        expected: 32,
-                        actual: validator.zsi_id.len(),
-                    },
-                )
-                .within(&field())
-            })?;
+            let zsi_id = ZsiId(fields::hash_in(&field(), "zsi_id", &validator.zsi_id)?);
             let key = verifying_key(&validator.consensus_key)
                 .map_err(|_| ValidatorSetError::BadConsensusKey { validator: zsi_id })?;
             if key.is_weak() {
@@ -421,7 +412,7 @@ impl CertificateError {
 type CertResult<T> = Result<T, CertificateError>;
 
 fn block_hash(bytes: &[u8]) -> CertResult<Hash32> {
-    Hash32::from_slice(bytes).ok_or(CertificateError::MalformedBlockHash { len: bytes.len() })
+    fields::hash32(bytes).map_err(|e| CertificateError::MalformedBlockHash { len: e.actual })
 }
 
 /// Empty → nil (`None`), 32 bytes → a block, anything else is malformed.

@@ -484,10 +484,10 @@ impl TreeProof {
 }
 
 fn hash_field(field: &'static str, index: usize, bytes: &[u8]) -> Result<Hash32, Malformed> {
-    Hash32::from_slice(bytes).ok_or(Malformed::HashLength {
+    crate::wire::fields::hash32(bytes).map_err(|e| Malformed::HashLength {
         field,
         index,
-        len: bytes.len(),
+        len: e.actual,
     })
 }
 

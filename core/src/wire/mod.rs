@@ -11,9 +11,11 @@
 //!   tiers, chain rules) happen in the modules that own them.
 //! - [`sign`] holds canonical signing bytes and content ids.
 //! - [`topic`] holds the topic names `/tiernet/<network_id>/<name>/1`.
+//! - [`fields`] reads fixed-length fields (hashes, ids) for every rulebook.
 
 mod codec;
 mod error;
+pub mod fields;
 pub mod frame;
 pub mod limits;
 pub mod sign;

@@ -7,10 +7,11 @@ use ed25519_dalek::SigningKey;
 use tiernet_core::chain::block::MAX_INCLUSION_PATH;
 use tiernet_core::chain::reputation_rules::{participation_event, slash_event, uptime_event};
 use tiernet_core::chain::{
-    BlockBuilder, BlockError, CertificateError, GenesisAnchor, Parent, ValidatorSet, ValidatorSetError, apply_event,
-    chain_commitment, empty_proofs_root, genesis_commitment, participation_events, precommit_for, proofs_inclusion,
-    proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids, validate_block, validate_finalized, validate_header,
-    validate_signed_header, verify_proof_inclusion,
+    BlockBuilder, BlockError, CertificateError, GenesisAnchor, MAX_BLOCK_INTERVAL_MS, Parent, ValidatorSet,
+    ValidatorSetError, apply_event, chain_commitment, empty_proofs_root, genesis_commitment, next_block_time,
+    participation_events, precommit_for, proofs_inclusion, proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids,
+    validate_block, validate_certified, validate_finalized, validate_header, validate_signed_header,
+    verify_proof_inclusion,
 };
 use tiernet_core::hash::Hash32;
 
@@ -762,4 +763,101 @@ fn a_validator_climbs_from_tl1_to_tl3_and_falls_to_tl0_when_slashed() {
     record = apply_event(record, &participation_event(&me, 500));
     assert_eq!(tier_of(Some(&record), &thresholds), Tier::TL0);
     assert_eq!(record.score, 0);
+}
+
+#[test]
+fn chain_time_is_strictly_monotonic_bounded_and_clock_free_when_certified() {
+    let chain = Chain::new();
+    let height = 3;
+    let parent = time_of(2);
+    let with_time = |time_ms: u64| {
+        let mut block = chain.blocks[height as usize - 1].clone();
+        block.header.as_mut().unwrap().time_ms = time_ms;
+        block
+    };
+    let certified = |time_ms: u64| chain.finalized(with_time(time_ms), &[1, 2, 3]);
+    let check_certified = |finalized: &proto::FinalizedBlock| {
+        validate_certified(chain.parent(height), finalized, chain.current(height), &net()).map(|_| ())
+    };
+    // Not after the parent: refused, certified or not.
+    let same = BlockError::TimeBeforeParent { parent, found: parent };
+    assert_eq!(chain.validate(height, &with_time(parent)), Err(same.clone()));
+    assert_eq!(check_certified(&certified(parent)), Err(same));
+    chain.validate(height, &with_time(parent + 1)).unwrap();
+    // More than one interval after the parent: refused, certified or not,
+    // whatever the clock says.
+    let far = parent + MAX_BLOCK_INTERVAL_MS + 1;
+    let too_far = BlockError::TimeTooFarAfterParent {
+        parent,
+        found: far,
+        max_ms: MAX_BLOCK_INTERVAL_MS,
+    };
+    let late_clock = validate_block(
+        chain.parent(height),
+        &with_time(far),
+        chain.current(height),
+        &net(),
+        u64::MAX / 2,
+        SKEW_MS,
+    );
+    assert_eq!(late_clock, Err(too_far.clone()));
+    assert_eq!(check_certified(&certified(far)), Err(too_far.clone()));
+    assert_eq!(too_far.label(), "time_too_far_after_parent");
+    assert_eq!(
+        too_far.to_string(),
+        format!("header.time_ms: {far} is more than 86400000 ms after the parent's {parent}")
+    );
+    // Exactly one interval, ten minutes ahead of the clock: a proposal a
+    // validator does not vote for, but a certified block is accepted.
+    let ahead = now() + 10 * 60_000;
+    assert!(ahead - parent <= MAX_BLOCK_INTERVAL_MS);
+    assert_eq!(
+        chain.validate_finalized(height, &certified(ahead)),
+        Err(BlockError::TimeInFuture {
+            found: ahead,
+            now_ms: now(),
+            max_skew_ms: SKEW_MS
+        })
+    );
+    check_certified(&certified(ahead)).unwrap();
+    check_certified(&certified(parent + MAX_BLOCK_INTERVAL_MS)).unwrap();
+    // The rest of the rules still hold for a certified block.
+    let mut forged = certified(parent + 1);
+    forged.commit.as_mut().unwrap().signatures.truncate(2);
+    assert!(check_certified(&forged).unwrap_err().is_insufficient_power());
+}
+
+#[test]
+fn honest_block_times_always_meet_the_time_rule() {
+    let parent = 1_000_000;
+    // The clock, when it is between the bounds.
+    assert_eq!(next_block_time(parent, parent + 750), parent + 750);
+    // A clock behind the parent: one ms after it.
+    assert_eq!(next_block_time(parent, 5), parent + 1);
+    assert_eq!(next_block_time(parent, parent), parent + 1);
+    // A clock far ahead (after a stall): one interval.
+    assert_eq!(next_block_time(parent, u64::MAX), parent + MAX_BLOCK_INTERVAL_MS);
+    let anchor = anchor();
+    let set = four();
+    for now in [
+        0,
+        GENESIS_MS,
+        GENESIS_MS + 1,
+        GENESIS_MS + 5 * MAX_BLOCK_INTERVAL_MS,
+        u64::MAX,
+    ] {
+        let time_ms = next_block_time(GENESIS_MS, now);
+        let block = BlockBuilder {
+            parent: Parent::Genesis(&anchor),
+            round: 0,
+            time_ms,
+            proposer: id(1),
+            current: &set,
+            next: &set,
+            state_root: Hash32::ZERO,
+        }
+        .block(vec![], vec![])
+        .unwrap();
+        validate_block(Parent::Genesis(&anchor), &block, &set, &net(), time_ms, 0).unwrap();
+    }
 }

@@ -6,7 +6,10 @@
 use ed25519_dalek::SigningKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tiernet_core::chain::{BlockBuilder, CertificateError, GenesisAnchor, Parent, ValidatorSet, chain_commitment};
+use tiernet_core::chain::{
+    BlockBuilder, CertificateError, GenesisAnchor, MAX_BLOCK_INTERVAL_MS, Parent, ValidatorSet, chain_commitment,
+    validate_certified_header,
+};
 use tiernet_core::genesis::{Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::{ZsiId, ZsiKeypair};
@@ -525,6 +528,121 @@ fn headers_out_of_place_are_invalid() {
             proposer: id(9)
         }
     );
+}
+
+/// One header rulebook: the same headers, good and bad, each with a valid
+/// commit by the set that signs it, go to a full node's header rules
+/// (`validate_certified_header`, the rules it validates blocks and
+/// catch-up with, without the clock) and to the light client's
+/// `verify_next`. They must agree on every one, and agree with what each
+/// case is.
+#[test]
+fn a_full_node_and_a_light_client_agree_on_every_header() {
+    let chain = Chain::new();
+    // Height 3 on header 2 (signed by A; header 3 hands trust to B), and
+    // height 1 on the genesis.
+    for (height, trusted) in [(3, chain.trusted_at(2)), (1, chain.genesis())] {
+        let parent_time = trusted.time_ms();
+        let prev_commitment = trusted.chain_commitment();
+        let genuine = chain.header(height).clone();
+        let resign = |edit: &dyn Fn(&mut proto::Header)| forged(&genuine, Some(prev_commitment), A, edit);
+        let keep_commitment = |edit: &dyn Fn(&mut proto::Header)| forged(&genuine, None, A, edit);
+        let mut cases: Vec<(&str, proto::SignedHeader, bool)> = vec![
+            ("genuine", chain.signed(height), true),
+            ("another round", resign(&|h| h.round += 7), true),
+            (
+                "one ms after the parent",
+                resign(&|h| h.time_ms = parent_time + 1),
+                true,
+            ),
+            (
+                "one interval after the parent",
+                resign(&|h| h.time_ms = parent_time + MAX_BLOCK_INTERVAL_MS),
+                true,
+            ),
+            (
+                "another next set",
+                resign(&|h| h.next_validators_hash = set(C).hash().0.to_vec()),
+                true,
+            ),
+            ("time of the parent", resign(&|h| h.time_ms = parent_time), false),
+            (
+                "time before the parent",
+                resign(&|h| h.time_ms = parent_time - 1),
+                false,
+            ),
+            (
+                "more than an interval after the parent",
+                resign(&|h| h.time_ms = parent_time + MAX_BLOCK_INTERVAL_MS + 1),
+                false,
+            ),
+            (
+                "a century ahead",
+                resign(&|h| h.time_ms = parent_time + 100 * 365 * 24 * 3_600_000),
+                false,
+            ),
+            ("prev_hash", resign(&|h| h.prev_hash[0] ^= 1), false),
+            ("prev_hash length", resign(&|h| h.prev_hash.truncate(31)), false),
+            (
+                "chain_commitment",
+                keep_commitment(&|h| h.chain_commitment[5] ^= 1),
+                false,
+            ),
+            (
+                "state_root after the fact",
+                keep_commitment(&|h| h.state_root[0] ^= 1),
+                false,
+            ),
+            (
+                "proofs_root after the fact",
+                keep_commitment(&|h| h.proofs_root[0] ^= 1),
+                false,
+            ),
+            (
+                "commitment on another history",
+                forged(&genuine, Some(Hash32([9; 32])), A, |_| {}),
+                false,
+            ),
+            (
+                "validators_hash",
+                resign(&|h| h.validators_hash = set(C).hash().0.to_vec()),
+                false,
+            ),
+            ("height", resign(&|h| h.height += 1), false),
+            ("network", resign(&|h| h.network_id = "testnet".into()), false),
+            ("signed by too few", signed(&genuine, &A[..2]), false),
+            ("signed by another set", signed(&genuine, C), false),
+        ];
+        let mut outsider = genuine.clone();
+        outsider.proposer = vec![9; 32];
+        cases.push(("a proposer outside the set", signed(&outsider, A), false));
+        let mut forged_signature = chain.signed(height);
+        forged_signature.commit.as_mut().unwrap().signatures[0].signature[3] ^= 1;
+        cases.push(("a forged signature", forged_signature, false));
+        let mut early_commit = chain.signed(height);
+        let commit = early_commit.commit.as_mut().unwrap();
+        commit.round = commit.round.wrapping_sub(1);
+        cases.push(("a commit of an earlier round", early_commit, false));
+        let mut other_height = chain.signed(height);
+        other_height.commit.as_mut().unwrap().height += 1;
+        cases.push(("a commit of another height", other_height, false));
+
+        for (name, signed, valid) in cases {
+            let full = validate_certified_header(trusted.anchor().as_parent(), &signed, &set(A), &net());
+            let light = verify_next(&trusted, &signed, None, &net());
+            assert_eq!(
+                full.is_ok(),
+                light.is_ok(),
+                "height {height}, {name}: full node {full:?}, light client {light:?}"
+            );
+            assert_eq!(full.is_ok(), valid, "height {height}, {name}: {full:?}");
+            // Where both refuse, the light client's verdict is invalid,
+            // except for a commit short of power.
+            if let Err(e) = light {
+                assert_eq!(e.is_not_enough_trust(), name == "signed by too few", "{name}: {e}");
+            }
+        }
+    }
 }
 
 #[test]

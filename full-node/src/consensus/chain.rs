@@ -1,15 +1,18 @@
 //! The node's chain: the [`Ledger`] (chain state) with everything around it
 //! that touches disk — finalized blocks and the double-sign guard
 //! ([`BlockStore`]), the state tree ([`StateStore`]), the proof [`Mempool`] —
-//! plus pending equivocation evidence. It is the consensus engine's
-//! [`App`]: it builds proposals from the mempool, executes proposed and
-//! decided blocks, and commits decisions durably before the engine moves on.
+//! plus pending equivocation evidence, found by the bounded
+//! [`DoubleSignDetector`] over the votes it is shown. It is the consensus
+//! engine's [`App`]: it builds proposals from the mempool (stamped with the
+//! time the engine computes from the clock it is handed), executes proposed
+//! and decided blocks, and commits decisions durably before the engine
+//! moves on.
 //!
 //! On open it replays the stored blocks through the ledger (so the chain
 //! state is recomputed, never trusted from disk) and brings the state tree
 //! up to the last stored height.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use tiernet_core::chain::ledger::{ExecContext, Ledger, LedgerError};
 use tiernet_core::chain::{self, GenesisAnchor, Parent, ValidatorSet};
@@ -21,19 +24,17 @@ use tiernet_core::wire::proto;
 use tiernet_core::wire::sign::proof_content_id;
 use tracing::{info, warn};
 
+use super::double_sign::{DoubleSignDetector, Observed};
 use super::engine::{App, StartPoint};
 use crate::block_store::{BlockStore, BlockStoreError, Guard, SignedKind};
 use crate::mempool::{Inserted, Mempool};
 use crate::state_store::{StateStore, StateStoreError};
 use crate::store::{Store, StoreError};
 
+pub use super::double_sign::{EVIDENCE_WINDOW_HEIGHTS, MAX_TRACKED_VOTES};
+
 /// Most equivocation evidence kept waiting for a block.
 pub const MAX_PENDING_EVIDENCE: usize = 64;
-/// Most votes remembered for equivocation detection.
-pub const MAX_TRACKED_VOTES: usize = 8192;
-/// Votes this many heights below the last decided one are no longer
-/// compared for double-signing (and leave the tracker).
-pub const EVIDENCE_WINDOW_HEIGHTS: u64 = 16;
 /// How many blocks old a proof envelope may be (and stay in the mempool).
 pub const PROOF_FRESHNESS_BLOCKS: u64 = 600;
 
@@ -87,11 +88,10 @@ pub struct Chain {
     mempool: Mempool,
     verifiers: VerifierRegistry,
     evidence: Vec<proto::Evidence>,
-    votes: BTreeMap<(u64, u32, i32, Vec<u8>), proto::Vote>,
+    votes: DoubleSignDetector,
     last_commit: Option<proto::CommitCertificate>,
     last_header: Option<proto::Header>,
     me: Option<ZsiId>,
-    now_ms: fn() -> u64,
     /// Heights whose block hands trust to a different validator set
     /// (`next_validators_hash != validators_hash`): the steps of chain proofs.
     set_changes: BTreeSet<u64>,
@@ -108,9 +108,10 @@ impl std::fmt::Debug for Chain {
 
 impl Chain {
     /// Opens the chain of `genesis` in `store`: replays every stored block.
-    /// `me` is this node's ZSI (the proposer field of its blocks); `now_ms`
-    /// is the wall clock used for block times.
-    pub fn open(store: Store, genesis: &Genesis, me: Option<ZsiId>, now_ms: fn() -> u64) -> Result<Chain, ChainError> {
+    /// `me` is this node's ZSI (the proposer field of its blocks). Block
+    /// times come from the consensus engine, which is handed the clock
+    /// ([`super::engine::Engine::handle`]).
+    pub fn open(store: Store, genesis: &Genesis, me: Option<ZsiId>) -> Result<Chain, ChainError> {
         let blocks = BlockStore::open(store.clone())?;
         let state = StateStore::open(store.clone())?;
         let mempool = Mempool::open(
@@ -126,11 +127,10 @@ impl Chain {
             mempool,
             verifiers: VerifierRegistry::with_builtins(),
             evidence: Vec::new(),
-            votes: BTreeMap::new(),
+            votes: DoubleSignDetector::new(),
             last_commit: None,
             last_header: None,
             me,
-            now_ms,
             set_changes: BTreeSet::new(),
         };
         let stored_state = chain.state.latest()?.map_or(0, |(h, _)| h);
@@ -188,6 +188,7 @@ impl Chain {
         StartPoint {
             last_header: self.last_header.clone(),
             set: self.ledger.validators().clone(),
+            max_clock_skew_ms: self.ledger.consensus().max_clock_skew_ms,
         }
     }
 
@@ -267,33 +268,28 @@ impl Chain {
         }
     }
 
-    /// Remembers a vote accepted from `votes`; a second, different vote by
-    /// the same validator in the same slot becomes evidence. Returns the
-    /// evidence when this vote completed it.
+    /// Remembers a vote accepted from `votes` in the bounded
+    /// [`DoubleSignDetector`] (heights around the live one, current members
+    /// only, a few slots each); a second, different vote by the same
+    /// validator in the same slot becomes evidence. Returns the evidence
+    /// when this vote completed it.
     pub fn observe_vote(&mut self, vote: &proto::Vote) -> Option<proto::Evidence> {
-        // A double-sign at a height already decided is as slashable as one
-        // at the live height (and the likelier one to arrive late).
-        if vote.height.saturating_add(EVIDENCE_WINDOW_HEIGHTS) <= self.ledger.height() {
-            return None;
-        }
-        let key = (vote.height, vote.round, vote.vote_type, vote.validator.clone());
-        match self.votes.get(&key) {
-            Some(first) if first.block_hash != vote.block_hash => {
+        let live = self.ledger.height().saturating_add(1);
+        match self.votes.observe(vote, live, self.ledger.validators()) {
+            Observed::Conflict(first) => {
                 let evidence = proto::Evidence {
-                    first: Some(first.clone()),
+                    first: Some(first),
                     second: Some(vote.clone()),
                 };
                 self.add_evidence(evidence.clone()).then_some(evidence)
             }
-            Some(_) => None,
-            None => {
-                if self.votes.len() >= MAX_TRACKED_VOTES {
-                    self.votes.pop_first();
-                }
-                self.votes.insert(key, vote.clone());
-                None
-            }
+            Observed::Ignored | Observed::New | Observed::Same => None,
         }
+    }
+
+    /// Votes held by the double-sign detector (at most [`MAX_TRACKED_VOTES`]).
+    pub fn tracked_votes(&self) -> usize {
+        self.votes.len()
     }
 
     /// Adds verified evidence to the pending pool; false if invalid,
@@ -329,7 +325,7 @@ fn writes(ledger: &Ledger) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 impl App for Chain {
-    fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block> {
+    fn build(&mut self, parent: Parent<'_>, round: u32, time_ms: u64) -> Option<proto::Block> {
         let me = self.me?;
         let candidates = self.mempool.select(MAX_PROOFS_PER_BLOCK);
         let body = match self
@@ -345,7 +341,6 @@ impl App for Chain {
         for (id, reason) in &body.skipped {
             info!(%id, %reason, "left out of the proposal");
         }
-        let time_ms = (self.now_ms)().max(parent.time_ms().saturating_add(1));
         match self.ledger.build_block(&self.exec(), parent, round, time_ms, me, body) {
             Ok(block) => Some(block),
             Err(error) => {
@@ -414,8 +409,7 @@ impl App for Chain {
             evidence_culprit(e).is_some_and(|c| !self.ledger.is_slashed(&c))
                 && chain::verify_evidence(e, self.ledger.validators(), &self.genesis.network).is_ok()
         });
-        self.votes
-            .retain(|(h, ..), _| h.saturating_add(EVIDENCE_WINDOW_HEIGHTS) > height);
+        self.votes.prune(height.saturating_add(1));
         self.note_set_change(block.header.as_ref());
         self.last_header = block.header.clone();
         self.last_commit = Some(commit.clone());
@@ -427,5 +421,124 @@ impl App for Chain {
             "block committed"
         );
         Some(self.ledger.validators().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::double_sign::{EVIDENCE_FUTURE_HEIGHTS, MAX_SLOTS_PER_VALIDATOR};
+    use tiernet_core::chain::vote_for;
+    use tiernet_core::genesis::{GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile};
+    use tiernet_core::hash::Hash32;
+    use tiernet_core::identity::ZsiKeypair;
+    use tiernet_core::wire::sign::SignedMessage;
+
+    struct Net {
+        chain: Chain,
+        keys: Vec<ZsiKeypair>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A chain at its genesis (live height 1) with four validators.
+    fn net() -> Net {
+        let keys: Vec<ZsiKeypair> = (0..4)
+            .map(|i| ZsiKeypair::from_seed(format!("validator-{i}").as_bytes()).unwrap())
+            .collect();
+        let identities = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let mut entry = GenesisIdentity::new(&format!("v{i}"), &k.public(), ReputationFile::default());
+                entry.validator = Some(GenesisValidator {
+                    consensus_key: hex::encode(k.public().identity_key.as_bytes()),
+                    power: 10,
+                });
+                entry
+            })
+            .collect();
+        let genesis = Genesis::from_file(GenesisFile {
+            network_id: "unitnet".into(),
+            genesis_time_ms: 1_000,
+            tiers: Default::default(),
+            consensus: Default::default(),
+            identities,
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("node.redb")).unwrap();
+        let chain = Chain::open(store, &genesis, Some(keys[0].zsi_id())).unwrap();
+        Net { chain, keys, _dir: dir }
+    }
+
+    impl Net {
+        /// A prevote (`precommit` false) or precommit signed by validator `i`.
+        fn vote(&self, i: usize, height: u64, round: u32, precommit: bool, value: u8) -> proto::Vote {
+            let mut vote = self.unsigned(i, height, round, precommit, value);
+            vote.sign_with(self.keys[i].identity_key());
+            vote
+        }
+
+        /// The same vote unsigned: the detector sees votes whose signature
+        /// the gossip layer already checked, and does not check it again.
+        fn unsigned(&self, i: usize, height: u64, round: u32, precommit: bool, value: u8) -> proto::Vote {
+            let kind = if precommit {
+                proto::VoteType::Precommit
+            } else {
+                proto::VoteType::Prevote
+            };
+            let network = self.chain.genesis().network.clone();
+            let zsi = self.keys[i].zsi_id();
+            vote_for(kind, &network, height, round, Some(&Hash32([value; 32])), &zsi)
+        }
+    }
+
+    #[test]
+    fn a_flood_of_votes_cannot_hide_an_equivocation_at_the_live_height() {
+        let mut net = net();
+        let live = 1;
+        // Validator 1 prevotes a block at the live height…
+        assert_eq!(net.chain.observe_vote(&net.vote(1, live, 0, false, 0xaa)), None);
+        // …then validator 2 signs every slot it can: many rounds at the
+        // live height, at every height of the window, and far beyond it.
+        for height in live..live + 3_000 {
+            let rounds = if height <= live + EVIDENCE_FUTURE_HEIGHTS {
+                40
+            } else {
+                2
+            };
+            for round in 0..rounds {
+                for precommit in [false, true] {
+                    let vote = net.unsigned(2, height, round, precommit, 7);
+                    assert_eq!(net.chain.observe_vote(&vote), None);
+                }
+            }
+        }
+        // Validator 1's second, different prevote in the same slot is still caught.
+        let evidence = net
+            .chain
+            .observe_vote(&net.vote(1, live, 0, false, 0xbb))
+            .expect("the equivocation is detected after the flood");
+        assert_eq!(evidence.first, Some(net.vote(1, live, 0, false, 0xaa)));
+        assert_eq!(net.chain.pending_evidence().len(), 1);
+        // The flood took validator 2's own slots of the window, no more.
+        let heights = (EVIDENCE_FUTURE_HEIGHTS + 1) as usize;
+        assert_eq!(net.chain.tracked_votes(), 1 + heights * MAX_SLOTS_PER_VALIDATOR);
+    }
+
+    #[test]
+    fn votes_far_ahead_of_the_live_height_are_not_tracked() {
+        let mut net = net();
+        let far = 1 + EVIDENCE_FUTURE_HEIGHTS + 1;
+        for height in [far, far + 1, 1_000_000, u64::MAX] {
+            assert_eq!(net.chain.observe_vote(&net.vote(3, height, 0, true, 1)), None);
+            assert_eq!(net.chain.observe_vote(&net.vote(3, height, 0, true, 2)), None);
+        }
+        assert_eq!(net.chain.tracked_votes(), 0);
+        assert!(net.chain.pending_evidence().is_empty());
+        // Within the window, the same pair is evidence.
+        let near = far - 1;
+        assert_eq!(net.chain.observe_vote(&net.vote(3, near, 0, true, 1)), None);
+        assert!(net.chain.observe_vote(&net.vote(3, near, 0, true, 2)).is_some());
     }
 }

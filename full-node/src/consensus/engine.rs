@@ -18,6 +18,31 @@
 //! certificate against the current set, execution — and decides that
 //! height directly. Messages for later heights raise [`Output::Behind`].
 //!
+//! Time is an input: [`Engine::handle`] takes the caller's clock `now_ms`
+//! and the engine never reads one. It is used twice:
+//!
+//! - a received proposal whose block is more than the genesis
+//!   `max_clock_skew_ms` ahead of `now_ms` (or breaks the time rule against
+//!   its parent: strictly later, at most
+//!   [`tiernet_core::chain::MAX_BLOCK_INTERVAL_MS`] later) is not handed to
+//!   core, exactly like any other invalid proposal: core's propose timeout
+//!   fires and this validator prevotes nil, so the height is decided in a
+//!   later round by another proposer;
+//! - this validator's own blocks get [`next_block_time`]`(parent, now_ms)`,
+//!   which always meets the time rule.
+//!
+//! A finalized block from catch-up is certified: it is held to the time
+//! rule but not to the clock ([`chain::validate_certified`] says why); one
+//! ahead of our clock is logged, and our clock stays what it is.
+//!
+//! Proposals for the next height arrive before it starts and cannot be
+//! checked yet (their parent is undecided); the engine keeps them, bounded
+//! on both sides: only for the height right after the current one, only
+//! for rounds below [`MAX_PENDING_PROPOSALS`], only the one of the
+//! validator whose turn that round is, first come per round. Nobody can
+//! crowd out the proposal that matters, and the buffer never holds more
+//! than [`MAX_PENDING_PROPOSALS`] proposals.
+//!
 //! Liveness: core's rebroadcast timeout sends this validator's latest votes
 //! again as [`Output::RebroadcastVotes`] (the caller stamps them so GossipSub
 //! does not drop them as duplicates). After a restart mid-round, core has
@@ -35,12 +60,12 @@ use arc_malachitebft_core_consensus::{
     SignedConsensusMsg, State, ThresholdParams, process,
 };
 use arc_malachitebft_core_types::{
-    CertificateError as MCertError, LinearTimeouts, NilOrVal, PolkaCertificate, Round, RoundCertificate,
+    CertificateError as MCertError, Context as _, LinearTimeouts, NilOrVal, PolkaCertificate, Round, RoundCertificate,
     RoundCertificateType, SignedMessage, Timeout, Timeouts, ValidatorSet as _, ValuePayload, VoteExtensionPolicy,
     VoteType,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use tiernet_core::chain::{self, CertificateError, GenesisAnchor, Parent, verify_commit};
+use tiernet_core::chain::{self, CertificateError, GenesisAnchor, Parent, next_block_time, verify_commit};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
 use tiernet_core::wire::proto::{self, blocks_message, votes_message};
@@ -56,16 +81,18 @@ use super::context::{
 pub const MAX_BLOCKS_PER_HEIGHT: usize = 64;
 /// Capacity of core's queue of early messages (all heights / per height).
 pub const QUEUE_CAPACITY: usize = 1024;
-/// Most proposals for the next height kept until it starts.
+/// Proposals for the next height are kept for its rounds `0..MAX_PENDING_PROPOSALS`,
+/// one per round (that round's proposer's), so at most this many.
 pub const MAX_PENDING_PROPOSALS: usize = 16;
 /// Most local inputs queued inside one [`Engine::handle`] call.
 pub const MAX_OUTBOX: usize = 64;
 
 /// What the engine asks of the application.
 pub trait App {
-    /// The block this validator proposes in `round` on top of `parent`
-    /// (`None` proposes nothing and lets the round time out).
-    fn build(&mut self, parent: Parent<'_>, round: u32) -> Option<proto::Block>;
+    /// The block this validator proposes in `round` on top of `parent`,
+    /// stamped `time_ms` (the engine's [`next_block_time`], which meets
+    /// the time rule); `None` proposes nothing and lets the round time out.
+    fn build(&mut self, parent: Parent<'_>, round: u32, time_ms: u64) -> Option<proto::Block>;
     /// Whether a proposed block, whose header already passed
     /// `validate_block` against its parent, executes to its state root.
     fn check(&mut self, block: &proto::Block) -> bool;
@@ -82,13 +109,16 @@ pub trait App {
     fn commit(&mut self, block: &proto::Block, commit: &proto::CommitCertificate) -> Option<chain::ValidatorSet>;
 }
 
-/// Where an engine starts.
+/// Where an engine starts, and the chain's clock rule it votes by.
 #[derive(Debug, Clone)]
 pub struct StartPoint {
     /// The last decided header (`None` at genesis).
     pub last_header: Option<proto::Header>,
     /// The set that signs the next height.
     pub set: chain::ValidatorSet,
+    /// How far ahead of `now_ms` a proposal's time may be for this
+    /// validator to vote for it (the genesis `max_clock_skew_ms`).
+    pub max_clock_skew_ms: u64,
 }
 
 /// What the engine is fed.
@@ -176,8 +206,12 @@ pub struct Engine {
     armed: HashMap<Timeout, u64>,
     generation: u64,
     started: bool,
-    /// Proposals for the next height, checked when it starts.
-    pending: Vec<proto::Proposal>,
+    /// See [`StartPoint::max_clock_skew_ms`].
+    max_clock_skew_ms: u64,
+    /// Proposals for the next height by `(height, round)`, checked when it
+    /// starts: one height, rounds below [`MAX_PENDING_PROPOSALS`], each
+    /// by that round's proposer.
+    pending: BTreeMap<(u64, u32), proto::Proposal>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -196,6 +230,7 @@ struct Turn<'a> {
     genesis: &'a GenesisAnchor,
     timeouts: &'a LinearTimeouts,
     block_time: Duration,
+    now_ms: u64,
     app: &'a mut dyn App,
     last_header: &'a mut Option<proto::Header>,
     blocks: &'a mut BTreeMap<Hash32, proto::Block>,
@@ -248,7 +283,8 @@ impl Engine {
             armed: HashMap::new(),
             generation: 0,
             started: false,
-            pending: Vec::new(),
+            max_clock_skew_ms: resume.max_clock_skew_ms,
+            pending: BTreeMap::new(),
         })
     }
 
@@ -272,32 +308,33 @@ impl Engine {
         self.set.chain_set()
     }
 
-    /// Runs one input and everything it triggers.
-    pub fn handle(&mut self, input: EngineInput, app: &mut dyn App) -> Vec<Output> {
+    /// Proposals kept for the next height (at most [`MAX_PENDING_PROPOSALS`]).
+    pub fn pending_proposals(&self) -> impl Iterator<Item = &proto::Proposal> {
+        self.pending.values()
+    }
+
+    /// Runs one input and everything it triggers. `now_ms` is the caller's
+    /// clock (ms since the Unix epoch): the engine reads no clock of its own.
+    pub fn handle(&mut self, input: EngineInput, now_ms: u64, app: &mut dyn App) -> Vec<Output> {
         let height = self.height();
-        let mut outputs = self.handle_one(input, app);
-        // A new height: feed the proposals kept for it (bounded, no recursion).
-        let mut rounds = 0;
-        while self.height() != height && !self.pending.is_empty() && rounds < 4 {
-            rounds += 1;
-            let current = self.height();
-            for p in std::mem::take(&mut self.pending) {
-                if p.height == current {
-                    outputs.extend(self.handle_one(
-                        EngineInput::Blocks(proto::BlocksMessage {
-                            kind: Some(blocks_message::Kind::Proposal(p)),
-                        }),
-                        app,
-                    ));
-                } else if p.height > current && self.pending.len() < MAX_PENDING_PROPOSALS {
-                    self.pending.push(p);
+        let mut outputs = self.handle_one(input, now_ms, app);
+        // A new height: feed the proposals kept for it, once each (feeding
+        // never adds to the buffer). Any kept for a height that is no
+        // longer the current one (it moved on meanwhile) are dropped.
+        if self.height() != height {
+            for p in std::mem::take(&mut self.pending).into_values() {
+                if p.height == self.height() {
+                    let input = EngineInput::Blocks(proto::BlocksMessage {
+                        kind: Some(blocks_message::Kind::Proposal(p)),
+                    });
+                    outputs.extend(self.handle_one(input, now_ms, app));
                 }
             }
         }
         outputs
     }
 
-    fn handle_one(&mut self, input: EngineInput, app: &mut dyn App) -> Vec<Output> {
+    fn handle_one(&mut self, input: EngineInput, now_ms: u64, app: &mut dyn App) -> Vec<Output> {
         let mut early = Vec::new();
         let first = match input {
             EngineInput::Start if !self.started => {
@@ -305,7 +342,7 @@ impl Engine {
                 Some(self.start_height(self.state.height()))
             }
             EngineInput::Start => None,
-            EngineInput::Blocks(msg) => self.decode_blocks(msg, app, &mut early),
+            EngineInput::Blocks(msg) => self.decode_blocks(msg, now_ms, app, &mut early),
             EngineInput::Votes(msg) => self.decode_votes(msg, &mut early),
             EngineInput::Timeout { timeout, generation } => {
                 if self.armed.get(&timeout) == Some(&generation) {
@@ -329,6 +366,7 @@ impl Engine {
             genesis: &self.genesis,
             timeouts: &self.timeouts,
             block_time: self.block_time,
+            now_ms,
             app,
             last_header: &mut self.last_header,
             blocks: &mut self.blocks,
@@ -383,16 +421,17 @@ impl Engine {
     fn decode_blocks(
         &mut self,
         msg: proto::BlocksMessage,
+        now_ms: u64,
         app: &mut dyn App,
         out: &mut Vec<Output>,
     ) -> Option<Input<TierCtx>> {
         match msg.kind? {
             blocks_message::Kind::Proposal(p) => {
-                let proposal = self.check_proposal(&p, app, out)?;
+                let proposal = self.check_proposal(&p, now_ms, app, out)?;
                 let signature = Sig(<[u8; 64]>::try_from(p.signature.as_slice()).ok()?);
                 Some(Input::Proposal(SignedMessage::new(proposal, signature)))
             }
-            blocks_message::Kind::Finalized(fb) => self.catch_up(&fb, app, out),
+            blocks_message::Kind::Finalized(fb) => self.catch_up(&fb, now_ms, app, out),
         }
     }
 
@@ -401,6 +440,7 @@ impl Engine {
     fn catch_up(
         &mut self,
         fb: &proto::FinalizedBlock,
+        now_ms: u64,
         app: &mut dyn App,
         out: &mut Vec<Output>,
     ) -> Option<Input<TierCtx>> {
@@ -416,11 +456,20 @@ impl Engine {
             Some(h) => Parent::Header(h),
             None => Parent::Genesis(&self.genesis),
         };
-        if let Err(error) =
-            chain::validate_finalized(parent, fb, self.set.chain_set(), self.ctx.network(), u64::MAX / 2, 0)
-        {
+        // Certified: every rule but the clock (see `validate_certified`).
+        if let Err(error) = chain::validate_certified(parent, fb, self.set.chain_set(), self.ctx.network()) {
             tracing::debug!(height, %error, "finalized block refused");
             return None;
+        }
+        if let Some(header) = &block.header
+            && chain::check_not_ahead(header, now_ms, self.max_clock_skew_ms).is_err()
+        {
+            tracing::warn!(
+                height,
+                time_ms = header.time_ms,
+                now_ms,
+                "a certified block is ahead of this node's clock; is the clock behind?"
+            );
         }
         if !app.check(block) {
             tracing::warn!(height, "a finalized block with a valid commit does not execute here");
@@ -430,7 +479,7 @@ impl Engine {
         self.set = ConsensusValidatorSet::new(set)?;
         self.last_header = block.header.clone();
         self.blocks.clear();
-        self.pending.retain(|p| p.height > height);
+        self.pending.retain(|&(h, _), _| h > height);
         tracing::info!(height, "caught up with a finalized block");
         out.push(Output::Decided {
             height,
@@ -446,6 +495,7 @@ impl Engine {
     fn check_proposal(
         &mut self,
         p: &proto::Proposal,
+        now_ms: u64,
         app: &mut dyn App,
         out: &mut Vec<Output>,
     ) -> Option<ConsensusProposal> {
@@ -464,9 +514,7 @@ impl Engine {
         if p.height == self.height().saturating_add(1) {
             // Core would buffer it, but its block can only be checked once
             // its parent is decided: keep it until then.
-            if self.pending.len() < MAX_PENDING_PROPOSALS {
-                self.pending.push(p.clone());
-            }
+            self.keep_for_next_height(p);
             return None;
         }
         if p.height != self.height() {
@@ -482,17 +530,17 @@ impl Engine {
         if header.height != p.height || (p.pol_round_plus_one == 0 && header.proposer != p.proposer) {
             return None;
         }
-        // No wall clock in a sans-IO engine: accept any time not before the parent's.
-        if chain::validate_block(
+        // The time rule against the parent, and the clock rule against the
+        // caller's `now_ms`: a block from too far ahead is not voted for.
+        if let Err(error) = chain::validate_block(
             parent,
             &block,
             self.set.chain_set(),
             self.ctx.network(),
-            u64::MAX / 2,
-            0,
-        )
-        .is_err()
-        {
+            now_ms,
+            self.max_clock_skew_ms,
+        ) {
+            tracing::debug!(height = p.height, round = p.round, %error, "proposal refused; prevoting nil");
             return None;
         }
         if !app.check(&block) {
@@ -515,6 +563,25 @@ impl Engine {
             pol_round,
             proposer: super::context::Address(proposer),
         })
+    }
+
+    /// Keeps `p`, a signed proposal by a member for the next height, if it
+    /// is by the proposer of its round (by the current set: the set of the
+    /// next height unless this height changes it, when the guess may miss
+    /// and the proposal comes too early to use), for a round below
+    /// [`MAX_PENDING_PROPOSALS`], and the first one for that round.
+    fn keep_for_next_height(&mut self, p: &proto::Proposal) {
+        if u64::from(p.round) >= MAX_PENDING_PROPOSALS as u64 {
+            return;
+        }
+        let expected = self
+            .ctx
+            .select_proposer(&self.set, Height(p.height), Round::new(p.round));
+        if expected.address.0.as_bytes().as_slice() != p.proposer.as_slice() {
+            return;
+        }
+        self.pending.retain(|&(h, _), _| h == p.height);
+        self.pending.entry((p.height, p.round)).or_insert_with(|| p.clone());
     }
 
     fn decode_votes(&self, msg: proto::VotesMessage, out: &mut Vec<Output>) -> Option<Input<TierCtx>> {
@@ -786,7 +853,8 @@ impl Turn<'_> {
             Some(h) => Parent::Header(h),
             None => Parent::Genesis(self.genesis),
         };
-        let block = self.app.build(parent, round.as_u32()?)?;
+        let time_ms = next_block_time(parent.time_ms(), self.now_ms);
+        let block = self.app.build(parent, round.as_u32()?, time_ms)?;
         if block.header.as_ref().map(|h| h.height) != Some(height.0) {
             tracing::error!(height = height.0, "the application built a block for another height");
             return None;

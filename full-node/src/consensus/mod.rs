@@ -5,7 +5,9 @@
 //! | [`context`] | tiernet's types behind Malachite's `Context` |
 //! | [`engine`] | the driver: inputs in, publishes/timers/decisions out |
 //! | [`chain`] | the ledger, block store, state tree and mempool behind the engine |
+//! | [`double_sign`] | the bounded equivocation detector over `votes` |
 
 pub mod chain;
 pub mod context;
+pub mod double_sign;
 pub mod engine;

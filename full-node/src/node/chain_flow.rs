@@ -57,7 +57,7 @@ impl Node {
             return;
         };
         let height_before = chain.ledger().height();
-        let outputs = engine.handle(input, chain);
+        let outputs = engine.handle(input, now_ms(), chain);
         let committed = chain.ledger().height() != height_before;
         for output in outputs {
             match output {
@@ -311,14 +311,9 @@ impl Node {
             Some(header) => Parent::Header(header),
             None => Parent::Genesis(chain.genesis()),
         };
-        if let Err(error) = tiernet_core::chain::validate_finalized(
-            parent,
-            &fb,
-            chain.validators(),
-            &self.config.network_id,
-            u64::MAX / 2,
-            0,
-        ) {
+        if let Err(error) =
+            tiernet_core::chain::validate_certified(parent, &fb, chain.validators(), &self.config.network_id)
+        {
             debug!(%peer, height, %error, "catch-up: block does not verify");
             return Answer::Invalid;
         }

@@ -144,7 +144,7 @@ fn open_chain(
     use crate::consensus::chain::Chain;
     use crate::consensus::engine::Engine;
     let me = identity.map(|i| i.zsi_id());
-    let chain = Chain::open(store.clone(), genesis, me, now_ms).map_err(|e| NodeError::Chain(e.to_string()))?;
+    let chain = Chain::open(store.clone(), genesis, me).map_err(|e| NodeError::Chain(e.to_string()))?;
     let key = match identity {
         Some(identity) => identity.identity_key().clone(),
         None => ed25519_dalek::SigningKey::from_bytes(&rand::random()),
