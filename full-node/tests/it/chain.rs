@@ -75,6 +75,14 @@ impl Member {
         self.node = Self::spawn(&self.data, &self.args, has_zsi);
     }
 
+    /// As [`Member::restart_via`], with `extra` flags before the command.
+    pub(crate) fn restart_with(&mut self, bootstrap: &str, extra: &[&str]) {
+        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        args.append(&mut self.args);
+        self.args = args;
+        self.restart_via(bootstrap);
+    }
+
     /// Starts the same node again with `bootstrap` as its only bootstrap
     /// peer (the original one may have restarted on another port).
     pub(crate) fn restart_via(&mut self, bootstrap: &str) {

@@ -8,6 +8,7 @@ mod common;
 mod consensus_sim;
 mod devnet;
 mod gossip;
+mod hardening;
 mod light_client;
 mod network;
 mod node_process;
