@@ -38,7 +38,9 @@ use std::sync::LazyLock;
 use ed25519_dalek::SigningKey;
 use tiernet_core::admission::{AdmissionPolicy, RateClass};
 use tiernet_core::chain::{ValidatorSet, precommit_for, vote_for};
-use tiernet_core::genesis::{ConsensusParams, Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile, TiersFile};
+use tiernet_core::genesis::{
+    ConsensusParams, Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile, TiersFile,
+};
 use tiernet_core::gossip::{Author, GossipContext, Payload, ReplayGuard, Verdict, validate};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
@@ -115,9 +117,7 @@ struct World {
 
 impl World {
     fn member(&self, id: &[u8]) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.zsi.zsi_id().as_bytes().as_slice() == id)
+        self.members.iter().find(|m| m.zsi.zsi_id().as_bytes().as_slice() == id)
     }
 
     fn consensus_key(&self, id: &[u8]) -> Option<&SigningKey> {
@@ -333,11 +333,18 @@ fn check(topic: Topic, judged: &Judged, registry: &MemoryRegistry) {
         }
         Author::Observer => {
             assert_eq!(topic, Topic::Meta, "observer content accepted on {topic}");
-            assert_eq!(*heartbeat, Some(true), "observer content that is not a ZSI-less heartbeat");
+            assert_eq!(
+                *heartbeat,
+                Some(true),
+                "observer content that is not a ZSI-less heartbeat"
+            );
             assert_eq!((*tier, *rate_class), (Tier::TL0, RateClass::Observer));
         }
         Author::Certified { signers } => {
-            assert!(matches!(topic, Topic::Blocks | Topic::Votes), "certified content on {topic}");
+            assert!(
+                matches!(topic, Topic::Blocks | Topic::Votes),
+                "certified content on {topic}"
+            );
             assert!(*signers >= 1);
         }
     }
@@ -412,7 +419,8 @@ fn fix(topic: Topic, data: &[u8]) -> Option<Vec<u8>> {
                 }
                 Some(meta_message::Kind::Attestation(a)) => {
                     if let (Some(claim), Some(witness)) = (&a.claim, &mut a.witness)
-                        && let (Some(key), Some(id)) = (w.identity_key(&witness.witness), ZsiId::from_slice(&witness.witness))
+                        && let (Some(key), Some(id)) =
+                            (w.identity_key(&witness.witness), ZsiId::from_slice(&witness.witness))
                     {
                         *witness = sign_uptime_witness(claim, id.as_bytes(), witness.heartbeats_seen, key);
                     }
@@ -592,7 +600,11 @@ pub fn seeds() -> Vec<Seed> {
             with(
                 Topic::Votes,
                 FIX,
-                votes(votes_message::Kind::Vote(vote(1, VoteType::Precommit, Some(&block_hash)))),
+                votes(votes_message::Kind::Vote(vote(
+                    1,
+                    VoteType::Precommit,
+                    Some(&block_hash),
+                ))),
             ),
         ),
         (
@@ -706,5 +718,8 @@ pub fn seeds() -> Vec<Seed> {
 
 /// The topic messages of [`seeds`], without the harness header.
 pub fn messages() -> Vec<Vec<u8>> {
-    seeds().into_iter().map(|(_, seed)| seed[HEADER_LEN..].to_vec()).collect()
+    seeds()
+        .into_iter()
+        .map(|(_, seed)| seed[HEADER_LEN..].to_vec())
+        .collect()
 }

@@ -70,14 +70,22 @@ pub fn run(data: &[u8]) {
         epoch_tolerance: 1,
     };
     let result = verify_hello(&hello, &check);
-    crate::debug(|| format!("verify_hello: {:?}", result.as_ref().map(|v| v.identity.as_ref().map(|i| i.zsi_id))));
+    crate::debug(|| {
+        format!(
+            "verify_hello: {:?}",
+            result.as_ref().map(|v| v.identity.as_ref().map(|i| i.zsi_id))
+        )
+    });
     let Ok(verified) = result else {
         return;
     };
     let standing = standing(&verified, &w.registry, &w.thresholds);
     match &verified.identity {
         None => {
-            assert!(hello.zsi_id.is_empty(), "a Hello with a zsi_id verified as an observer's");
+            assert!(
+                hello.zsi_id.is_empty(),
+                "a Hello with a zsi_id verified as an observer's"
+            );
             assert_eq!(standing.tier, Tier::TL0);
         }
         Some(identity) => {
@@ -134,7 +142,9 @@ pub fn messages() -> Vec<Vec<u8>> {
         }
     }
     out.push(encode(&proto::HandshakeResponse {
-        result: Some(proto::handshake_response::Result::Rejected("Hello epoch 3 is outside 490000±1".into())),
+        result: Some(proto::handshake_response::Result::Rejected(
+            "Hello epoch 3 is outside 490000±1".into(),
+        )),
     }));
     let alice = w.alice.zsi_id();
     if let Some(registered) = w.registry.lookup(&alice) {

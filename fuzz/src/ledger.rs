@@ -245,13 +245,22 @@ pub fn run(data: &[u8]) {
     let checked = validate_block(parent, &block, ledger.validators(), ledger.network(), NOW_MS, SKEW_MS);
     let valid = checked.is_ok();
     let applied = ledger.apply(&ctx, &block);
-    crate::debug(|| format!("validate_block: {checked:?}; apply: {:?}", applied.as_ref().map(|l| l.height())));
+    crate::debug(|| {
+        format!(
+            "validate_block: {checked:?}; apply: {:?}",
+            applied.as_ref().map(|l| l.height())
+        )
+    });
     let Ok(next) = applied else {
         return;
     };
     let header = block.header.as_ref().expect("an applied block has a header");
     assert_eq!(next.height(), ledger.height() + 1);
-    assert_eq!(next.root().as_bytes().as_slice(), header.state_root.as_slice(), "root is not the header's");
+    assert_eq!(
+        next.root().as_bytes().as_slice(),
+        header.state_root.as_slice(),
+        "root is not the header's"
+    );
     assert_eq!(next.root(), next.tree().root(), "root is not the tree's");
     if valid {
         assert_eq!(next.last_header(), Some(header));
@@ -271,7 +280,10 @@ pub fn seeds() -> Vec<Seed> {
     vec![
         ("block-1", seed(0, 0, &w.blocks[0])),
         ("block-2", seed(1, 0, &w.blocks[1])),
-        ("block-2-fixed", seed(1, FIX_HEIGHT | FIX_NETWORK | FIX_PREV | FIX_VALIDATORS, &w.blocks[1])),
+        (
+            "block-2-fixed",
+            seed(1, FIX_HEIGHT | FIX_NETWORK | FIX_PREV | FIX_VALIDATORS, &w.blocks[1]),
+        ),
     ]
 }
 

@@ -81,7 +81,10 @@ pub fn run(data: &[u8]) {
                     std::cmp::Ordering::Less => assert!(matches!(result, Ok(false)), "old honest block: {result:?}"),
                     std::cmp::Ordering::Equal => assert!(matches!(result, Ok(true)), "next honest block: {result:?}"),
                     std::cmp::Ordering::Greater => {
-                        assert!(matches!(result, Err(SyncError::Behind { .. })), "later honest block: {result:?}")
+                        assert!(
+                            matches!(result, Err(SyncError::Behind { .. })),
+                            "later honest block: {result:?}"
+                        )
                     }
                 }
             }
@@ -117,7 +120,12 @@ pub fn run(data: &[u8]) {
         assert!(now.height >= head, "head went back from {head} to {}", now.height);
         if now.height > 0 {
             assert!(now.height <= HEIGHTS, "head {} beyond the chain", now.height);
-            assert_eq!(now.hash, real_hash(now.height), "head {} is not the chain's", now.height);
+            assert_eq!(
+                now.hash,
+                real_hash(now.height),
+                "head {} is not the chain's",
+                now.height
+            );
         }
         let mut events = 0;
         while let Some(event) = sync.poll_event() {

@@ -162,7 +162,10 @@ pub fn run(data: &[u8]) {
                     continue;
                 };
                 if verify_snapshot_manifest(&w.header, &manifest).is_ok() {
-                    assert_eq!(manifest.state_root, w.header.state_root, "manifest of another root accepted");
+                    assert_eq!(
+                        manifest.state_root, w.header.state_root,
+                        "manifest of another root accepted"
+                    );
                     run.manifest = manifest;
                     run.restart();
                 }
@@ -187,7 +190,11 @@ pub fn seeds() -> Vec<Seed> {
     for i in 0..w.chunks.len() {
         manifest_first.extend(record(0, i as u8, &[]));
     }
-    vec![("chunks", raw(0)), ("chunks-lying-manifest", raw(1)), ("manifest", manifest_first)]
+    vec![
+        ("chunks", raw(0)),
+        ("chunks-lying-manifest", raw(1)),
+        ("manifest", manifest_first),
+    ]
 }
 
 /// The manifest and the chunks as sync responses, and the announcement a

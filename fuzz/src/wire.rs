@@ -24,7 +24,10 @@ pub fn run<M: WireMessage + PartialEq + Debug>(data: &[u8]) {
     let canonical = encode(&message);
     match decode::<M>(&canonical) {
         Ok(again) => assert_eq!(again, message, "{}: canonical re-encoding decodes differently", M::NAME),
-        Err(e) => panic!("{}: the canonical encoding of an accepted message fails to decode: {e}", M::NAME),
+        Err(e) => panic!(
+            "{}: the canonical encoding of an accepted message fails to decode: {e}",
+            M::NAME
+        ),
     }
 }
 
@@ -100,7 +103,11 @@ fn requests() -> Vec<Vec<u8>> {
 /// Every fixture message of [`seeds`] framed, under each cap.
 pub fn frame_seeds() -> Vec<Seed> {
     let mut out = Vec::new();
-    for (i, (_, message)) in seeds::<proto::SyncResponse>().into_iter().chain(seeds::<proto::Hello>()).enumerate() {
+    for (i, (_, message)) in seeds::<proto::SyncResponse>()
+        .into_iter()
+        .chain(seeds::<proto::Hello>())
+        .enumerate()
+    {
         let mut frame = vec![(i % CAPS.len()) as u8];
         frame.extend(tiernet_core::wire::frame::encode_frame(&message));
         out.push(("frame", frame));

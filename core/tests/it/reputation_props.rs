@@ -17,13 +17,15 @@ fn params() -> impl Strategy<Value = ReputationParams> {
         prop_oneof![1..10_000_000u64, Just(u64::MAX)],
         1..100_000_000u64,
     )
-        .prop_map(|(half_life_ms, base_ban_ms, max_ban_ms, offence_memory_ms)| ReputationParams {
-            half_life_ms,
-            base_ban_ms,
-            max_ban_ms,
-            offence_memory_ms,
-            ..ReputationParams::default()
-        })
+        .prop_map(
+            |(half_life_ms, base_ban_ms, max_ban_ms, offence_memory_ms)| ReputationParams {
+                half_life_ms,
+                base_ban_ms,
+                max_ban_ms,
+                offence_memory_ms,
+                ..ReputationParams::default()
+            },
+        )
 }
 
 /// Events with the gap (ms) since the previous one; mostly quick
