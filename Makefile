@@ -11,7 +11,7 @@ SHELL := bash
 # One banner per step, so a failing step is easy to find in CI logs.
 banner = @printf '\n==> %s\n' "$(1)"
 
-.PHONY: help setup test fmt fmt-check clippy wasm demo bench-browser bench-wasm
+.PHONY: help setup test fmt fmt-check clippy wasm demo bench-browser bench-wasm fuzz
 
 help:
 	@echo "make demo    set up, then run a local devnet and the web demo (prints the URL)"
@@ -20,11 +20,15 @@ help:
 	@echo "make wasm    build the npm package @tiernet/light-client (bindings-wasm/pkg)"
 	@echo "make bench-browser  wasm size and cold start to the first verified head in Chromium"
 	@echo "make bench-wasm     header and state-proof verification timed in Chromium (wasm32)"
+	@echo "make fuzz    run every cargo-fuzz target for FUZZ_SECONDS (default 600) each; prints executions and crashes"
 	@echo "make fmt     format the workspace;  make clippy  lint it"
 
 setup:
 	$(call banner,setup)
 	scripts/setup
+
+# Seconds per fuzz target in `make test` (17 targets: about 2.5 minutes plus the build).
+FUZZ_TEST_SECONDS ?= 8
 
 # Incremental caches only help edit-compile loops; in a one-shot run they
 # double the target directory (CI's disk has run full before).
@@ -48,6 +52,8 @@ test: setup
 		printf '\n==> %s\n' "cargo test (cargo-nextest not installed)"; \
 		$(CARGO) test --workspace; \
 	fi
+	$(call banner,fuzz targets: $(FUZZ_TEST_SECONDS) s each (nightly cargo-fuzz; scripts/fuzz))
+	FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) scripts/fuzz
 	$(call banner,bindings: build tiernet-ffi, generate Swift/Kotlin/Python, run the Python tests)
 	scripts/bindings
 	$(CARGO) build -p tiernet-node --features testing
@@ -81,6 +87,10 @@ wasm: setup
 demo: setup
 	$(call banner,devnet and web demo)
 	scripts/demo
+
+fuzz:
+	$(call banner,fuzz every target for $${FUZZ_SECONDS:-600} s (scripts/fuzz))
+	scripts/fuzz
 
 bench-browser: setup
 	$(call banner,browser benchmark: wasm size and cold start to the first verified head)

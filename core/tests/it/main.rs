@@ -2,11 +2,14 @@
 //! binary, and linking each against the whole dependency tree cost minutes
 //! and gigabytes of disk per build.
 
+mod admission_props;
 mod chain_block;
 mod common;
 mod gossip;
 mod ledger;
 mod proof;
+mod ratelimit_props;
+mod reputation_props;
 mod state;
 mod vectors;
 mod verify;

@@ -1,0 +1,7 @@
+//! See `tiernet_fuzz::light` for the input layout and the oracle.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(
+    init: tiernet_fuzz::write_seeds_if_asked(tiernet_fuzz::light::seeds),
+    |data: &[u8]| tiernet_fuzz::light::run(data)
+);
