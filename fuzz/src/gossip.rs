@@ -1,5 +1,7 @@
-//! Inbound gossip: `tiernet_core::gossip::validate` over an arbitrary topic,
-//! message bytes, registry state and clock, with a small fixed cast.
+//! Inbound gossip: the node's inbound policy
+//! (`tiernet_core::inbound::InboundPolicy::handle_gossip`, which runs
+//! `tiernet_core::gossip::validate`) over an arbitrary topic, message bytes,
+//! registry state, head and clock, with a small fixed cast.
 //!
 //! # Input
 //!
@@ -13,8 +15,10 @@
 //!   so mutations reach admission and certificate checks instead of dying at
 //!   the signature; [`TWICE`] delivers the message a second time;
 //!   [`REGISTRY`] replaces the genesis reputations by the registry bytes;
-//!   [`NO_SOURCE`] sends it without a gossipsub source.
-//! - clock: the receiver's clock is `NOW_MS + clock × 1 s`.
+//!   [`NO_SOURCE`] sends it without a gossipsub source; the high four bits
+//!   are the receiver's head height (0–15).
+//! - clock: the receiver's clock is `NOW_MS + clock × 1 s`; an odd clock
+//!   byte means the relay published the message itself.
 //! - registry: per registered member, `[a][b]`: `a & 0x80` slashed,
 //!   `a & 0x40` 24 h of uptime (else `(a & 0x3f) × 22` minutes), score
 //!   `SCORES[b & 7] + (b >> 3)`.
@@ -25,7 +29,11 @@
 //! observer heartbeat on `meta`, or certified content on `blocks`/`votes`),
 //! with the registry's tier, allowed by the publish table of DESIGN.md
 //! (written out here independently of `admission`); a heartbeat delivered
-//! twice is not accepted twice.
+//! twice is not accepted twice. Who pays: a `Reject` always charges the
+//! relay, an `Ignore` never does (but for a relay that published a flood
+//! itself); and content rejected from a mere forwarder is never accepted
+//! under another view (another clock, head and registry): a `Reject` must
+//! mean "invalid for everyone at every time".
 //!
 //! # The inbound-policy switch
 //!
@@ -41,7 +49,8 @@ use tiernet_core::chain::{ValidatorSet, precommit_for, vote_for};
 use tiernet_core::genesis::{
     ConsensusParams, Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile, TiersFile,
 };
-use tiernet_core::gossip::{Author, GossipContext, Payload, ReplayGuard, Verdict, validate};
+use tiernet_core::gossip::{Author, GossipContext, Payload, Windows};
+use tiernet_core::inbound::{Acceptance, InboundMessage, InboundPolicy};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
 use tiernet_core::identity::ZsiKeypair;
@@ -57,8 +66,6 @@ use crate::{Input, Seed};
 pub const NOW_MS: u64 = 1_764_000_000_000;
 /// Allowed clock skew of heartbeats and vote rebroadcasts.
 pub const SKEW_MS: u64 = 30_000;
-/// The gossipsub source of observer heartbeats.
-const SOURCE: &[u8] = b"observer-peer-id-bytes";
 
 /// Flag: re-sign with the named author's fixture key.
 pub const FIX: u8 = 1;
@@ -195,22 +202,43 @@ pub enum Judged {
         /// A heartbeat (observer or signed).
         heartbeat: Option<bool>,
     },
-    /// Rejected or ignored.
-    Refused,
+    /// Ignored: no one's fault.
+    Ignored,
+    /// Rejected: the relay's fault.
+    Rejected,
 }
 
-/// The one call into the inbound validator (see the module docs).
+/// The relay of every message.
+static RELAY: LazyLock<libp2p_identity::PeerId> =
+    LazyLock::new(|| libp2p_identity::Keypair::ed25519_from_bytes([7; 32]).map_or_else(|_| libp2p_identity::PeerId::random(), |k| k.public().to_peer_id()));
+
+/// Another peer, the publisher of what the relay only forwards.
+static PUBLISHER: LazyLock<libp2p_identity::PeerId> =
+    LazyLock::new(|| libp2p_identity::Keypair::ed25519_from_bytes([9; 32]).map_or_else(|_| libp2p_identity::PeerId::random(), |k| k.public().to_peer_id()));
+
+/// The one call into the inbound policy (see the module docs).
 fn judge(
     topic: Topic,
     data: &[u8],
-    source: &[u8],
+    publisher: Option<libp2p_identity::PeerId>,
     ctx: &GossipContext<'_, MemoryRegistry>,
-    replay: &mut ReplayGuard,
+    policy: &mut InboundPolicy,
 ) -> Judged {
-    let verdict = validate(topic, data, source, ctx, replay);
-    crate::debug(|| format!("{topic}: {}", verdict.label()));
-    match verdict {
-        Verdict::Accept(accepted) => {
+    let message = InboundMessage {
+        topic: Some(topic),
+        data,
+        relay: *RELAY,
+        publisher,
+    };
+    let decision = policy.handle_gossip(&message, ctx);
+    crate::debug(|| format!("{topic}: {}", decision.label));
+    let penalised = decision
+        .relay_event
+        .is_some_and(|e| e.points(&Default::default()) < 0.0);
+    match decision.acceptance {
+        Acceptance::Accept => {
+            let accepted = decision.accepted.expect("an accept carries its message");
+            assert!(!penalised, "an accepted message cost its relay");
             assert_eq!(accepted.topic, topic, "accepted on another topic");
             let heartbeat = match &accepted.payload {
                 Payload::Meta(proto::MetaMessage {
@@ -225,7 +253,14 @@ fn judge(
                 heartbeat,
             }
         }
-        Verdict::Reject(_) | Verdict::Ignore(_) => Judged::Refused,
+        Acceptance::Reject => {
+            assert!(penalised, "a reject did not charge the relay");
+            Judged::Rejected
+        }
+        Acceptance::Ignore => {
+            assert!(!penalised || publisher == Some(*RELAY), "an ignore charged a forwarding relay");
+            Judged::Ignored
+        }
     }
 }
 
@@ -286,18 +321,44 @@ pub fn run(data: &[u8]) {
         thresholds: &thresholds,
         validators: &w.set,
         policy: &w.policy,
+        head_height: u64::from(flags >> 4),
+        windows: Windows::default(),
         now_ms,
         max_clock_skew_ms: SKEW_MS,
     };
-    let source = if flags & NO_SOURCE != 0 { &[][..] } else { SOURCE };
-    let mut replay = ReplayGuard::new(16, 16);
-    let first = judge(topic, message, source, &ctx, &mut replay);
+    let publisher = if flags & NO_SOURCE != 0 {
+        None
+    } else if clock & 1 != 0 {
+        Some(*RELAY)
+    } else {
+        Some(*PUBLISHER)
+    };
+    let mut policy = InboundPolicy::default();
+    let first = judge(topic, message, publisher, &ctx, &mut policy);
     check(topic, &first, &registry);
     if flags & TWICE != 0 {
-        let second = judge(topic, message, source, &ctx, &mut replay);
+        let second = judge(topic, message, publisher, &ctx, &mut policy);
         check(topic, &second, &registry);
-        if let (Judged::Accepted { heartbeat: Some(_), .. }, Judged::Accepted { .. }) = (&first, &second) {
-            panic!("a heartbeat was accepted twice");
+        if let (Judged::Accepted { .. }, Judged::Accepted { .. }) = (&first, &second) {
+            panic!("a message was accepted twice");
+        }
+    }
+    // A reject of forwarded content must hold in every view: under the
+    // genesis registry, another clock and another head it is never accepted.
+    if matches!(first, Judged::Rejected) && publisher == Some(*PUBLISHER) {
+        let genesis_registry = w.genesis.registry.clone();
+        for (shift_s, head) in [(-90i64, 0u64), (45, 7), (0, 15)] {
+            let other = GossipContext {
+                registry: &genesis_registry,
+                head_height: head,
+                now_ms: NOW_MS.saturating_add_signed(shift_s * 1_000),
+                ..ctx
+            };
+            let again = judge(topic, message, publisher, &other, &mut InboundPolicy::default());
+            assert!(
+                !matches!(again, Judged::Accepted { .. }),
+                "{topic}: rejected from a forwarder, yet accepted under another view"
+            );
         }
     }
 }
@@ -563,7 +624,7 @@ pub fn seeds() -> Vec<Seed> {
     let votes = |kind| {
         encode(&proto::VotesMessage {
             kind: Some(kind),
-            rebroadcast_ms: 0,
+            ..Default::default()
         })
     };
     let meta = |kind| encode(&proto::MetaMessage { kind: Some(kind) });
