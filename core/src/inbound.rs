@@ -210,11 +210,6 @@ impl SeenCache {
         }
     }
 
-    /// The ids with the time each was accepted, oldest first (to persist).
-    pub fn entries(&self) -> impl Iterator<Item = (Hash32, u64)> + '_ {
-        self.order.keys().map(|(at, id)| (*id, *at))
-    }
-
     /// Number of ids remembered.
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -316,27 +311,6 @@ impl InboundPolicy {
             }
         }
     }
-
-    /// Forgets the budgets of a disconnected relay.
-    pub fn forget_relay(&mut self, relay: &PeerId) {
-        self.relays.retain(|(peer, _)| peer != relay);
-    }
-
-    /// Remembers `id` as accepted at `at_ms` (restoring the seen ids after
-    /// a restart).
-    pub fn restore_seen(&mut self, id: Hash32, at_ms: u64) {
-        self.seen.insert(id, at_ms);
-    }
-
-    /// The ids of accepted messages still remembered.
-    pub fn seen(&self) -> &SeenCache {
-        &self.seen
-    }
-
-    /// The heartbeat replay state.
-    pub fn replay(&self) -> &ReplayGuard {
-        &self.replay
-    }
 }
 
 /// What becomes of an accepted proof envelope once its kind's verifier ran
@@ -381,6 +355,6 @@ mod tests {
         assert_eq!(seen.len(), 1);
         // Re-inserting refreshes, without growing.
         seen.insert(Hash32([42; 32]), 21 + SEEN_RETENTION_MS);
-        assert_eq!(seen.entries().count(), 1);
+        assert_eq!(seen.len(), 1);
     }
 }

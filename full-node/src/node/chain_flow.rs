@@ -47,12 +47,11 @@ impl Limit for SyncLimit {
 impl Node {
     /// Starts the engine (called once the event loop runs).
     pub(super) fn start_consensus(&mut self) {
-        self.drive(EngineInput::Start, None);
+        self.drive(EngineInput::Start);
     }
 
-    /// Feeds the engine and carries out what it asks for. `source` is the
-    /// peer the input came from (asked for blocks when we are behind).
-    pub(super) fn drive(&mut self, input: EngineInput, source: Option<PeerId>) {
+    /// Feeds the engine and carries out what it asks for.
+    pub(super) fn drive(&mut self, input: EngineInput) {
         let (Some(engine), Some(chain)) = (self.engine.as_mut(), self.chain.as_mut()) else {
             return;
         };
@@ -87,7 +86,7 @@ impl Node {
                         warn!("too many consensus timers armed; one dropped");
                     }
                 }
-                Output::Behind { seen, .. } => self.drive_behind(seen.saturating_sub(1), source),
+                Output::Behind { seen, .. } => self.drive_behind(seen.saturating_sub(1)),
                 Output::Decided { height, block, .. } => {
                     // From the proposer's block time to the decision here.
                     let proposed = block.header.as_ref().map_or(0, |h| h.time_ms);
@@ -199,10 +198,9 @@ impl Node {
     }
 
     /// An authentic message showed block `finalized` to be decided
-    /// elsewhere: catch up to it. `hint` (whoever delivered that message) is
-    /// only one candidate among the connected peers.
-    pub(super) fn drive_behind(&mut self, finalized: u64, hint: Option<PeerId>) {
-        let _ = hint;
+    /// elsewhere: catch up to it. Whoever delivered that message is only one
+    /// candidate among the connected peers ([`crate::catch_up`]).
+    pub(super) fn drive_behind(&mut self, finalized: u64) {
         self.catch_up.saw(finalized);
         self.poll_catch_up();
     }
@@ -318,12 +316,9 @@ impl Node {
             return Answer::Invalid;
         }
         debug!(%peer, height, "finalized block from sync");
-        self.drive(
-            EngineInput::Blocks(proto::BlocksMessage {
-                kind: Some(proto::blocks_message::Kind::Finalized(fb)),
-            }),
-            Some(peer),
-        );
+        self.drive(EngineInput::Blocks(proto::BlocksMessage {
+            kind: Some(proto::blocks_message::Kind::Finalized(fb)),
+        }));
         let moved = self.chain.as_ref().is_some_and(|c| c.ledger().height() >= asked);
         if moved { Answer::Applied } else { Answer::Unusable }
     }

@@ -119,7 +119,7 @@ impl Node {
             }
         }
         if let Some(seen) = decision.behind {
-            self.drive_behind(seen, Some(relay));
+            self.drive_behind(seen);
         }
         let Some(accepted) = decision.accepted else {
             return;
@@ -140,7 +140,7 @@ impl Node {
             tier: accepted.tier,
         });
         match accepted.payload {
-            Payload::Blocks(m) => self.drive(EngineInput::Blocks(m), Some(relay)),
+            Payload::Blocks(m) => self.drive(EngineInput::Blocks(m)),
             Payload::Votes(m) => {
                 let mut detected = None;
                 if let Some(chain) = self.chain.as_mut() {
@@ -163,7 +163,7 @@ impl Node {
                         debug!(%error, "evidence not published");
                     }
                 }
-                self.drive(EngineInput::Votes(m), Some(relay));
+                self.drive(EngineInput::Votes(m));
             }
             _ => {}
         }

@@ -550,7 +550,7 @@ impl Node {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
                 Some((timeout, generation)) = futures::StreamExt::next(&mut self.timers) => {
-                    self.drive(crate::consensus::engine::EngineInput::Timeout { timeout, generation }, None);
+                    self.drive(crate::consensus::engine::EngineInput::Timeout { timeout, generation });
                 }
             }
         }
