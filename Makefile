@@ -88,7 +88,7 @@ demo: setup
 	$(call banner,devnet and web demo)
 	scripts/demo
 
-fuzz:
+fuzz: setup
 	$(call banner,fuzz every target for $${FUZZ_SECONDS:-600} s (scripts/fuzz))
 	scripts/fuzz
 
