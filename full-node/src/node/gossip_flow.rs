@@ -9,7 +9,7 @@
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // Multiaddr: the test API only
 use libp2p::{Multiaddr, PeerId};
-use tiernet_core::gossip::{Author, GossipContext, Payload};
+use tiernet_core::gossip::{GossipContext, Payload};
 use tiernet_core::inbound::{Acceptance, Decision, InboundMessage, proof_decision};
 use tiernet_core::wire::proto::{self, votes_message};
 use tiernet_core::wire::sign::{SignedMessage, header_hash};
@@ -17,12 +17,15 @@ use tiernet_core::wire::{Topic, encode};
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // warn: the test API only
 use tracing::{debug, info, warn};
 
-use super::{Node, ReceivedMessage, now_ms};
+#[cfg(feature = "testing")]
+use super::ReceivedMessage;
+use super::{Node, now_ms};
 use crate::consensus::chain::ProofOutcome;
 use crate::consensus::engine::EngineInput;
 use crate::metrics::GossipLabels;
 
 /// Most accepted messages kept for `GET /testing/received`.
+#[cfg(feature = "testing")]
 pub const RECEIVED_KEPT: usize = 2048;
 
 impl Node {
@@ -82,19 +85,16 @@ impl Node {
                 decision = refused;
             }
         }
-        self.apply(topic.unwrap_or(Topic::Meta), relay, &id, &message, decision, now);
+        let topic = topic.unwrap_or(Topic::Meta);
+        #[cfg(feature = "testing")]
+        if let Some(accepted) = &decision.accepted {
+            self.remember_received(topic, &id, &message, accepted);
+        }
+        self.apply(topic, relay, &id, decision, now);
     }
 
     /// Carries out a decision of the inbound policy.
-    fn apply(
-        &mut self,
-        topic: Topic,
-        relay: PeerId,
-        id: &MessageId,
-        message: &gossipsub::Message,
-        decision: Decision,
-        now: u64,
-    ) {
+    fn apply(&mut self, topic: Topic, relay: PeerId, id: &MessageId, decision: Decision, now: u64) {
         self.count(topic, decision.tier, decision.label);
         let acceptance = match decision.acceptance {
             Acceptance::Accept => MessageAcceptance::Accept,
@@ -124,21 +124,7 @@ impl Node {
         let Some(accepted) = decision.accepted else {
             return;
         };
-        let author = match &accepted.author {
-            Author::Observer => format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default()),
-            Author::Zsi(zsi) => zsi.to_string(),
-            Author::Certified { signers } => format!("certified:{signers}"),
-        };
-        debug!(%topic, %author, tier = %accepted.tier, "gossip accepted");
-        if self.received.len() >= RECEIVED_KEPT {
-            self.received.pop_front();
-        }
-        self.received.push_back(ReceivedMessage {
-            topic,
-            message_id: hex::encode(&id.0),
-            author,
-            tier: accepted.tier,
-        });
+        debug!(%topic, author = ?accepted.author, tier = %accepted.tier, "gossip accepted");
         match accepted.payload {
             Payload::Blocks(m) => self.drive(EngineInput::Blocks(m)),
             Payload::Votes(m) => {
@@ -167,6 +153,33 @@ impl Node {
             }
             _ => {}
         }
+    }
+
+    /// Test API: keeps an accepted message for `GET /testing/received`
+    /// (bounded; release builds keep nothing).
+    #[cfg(feature = "testing")]
+    fn remember_received(
+        &mut self,
+        topic: Topic,
+        id: &MessageId,
+        message: &gossipsub::Message,
+        accepted: &tiernet_core::gossip::Accepted,
+    ) {
+        use tiernet_core::gossip::Author;
+        let author = match &accepted.author {
+            Author::Observer => format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default()),
+            Author::Zsi(zsi) => zsi.to_string(),
+            Author::Certified { signers } => format!("certified:{signers}"),
+        };
+        if self.received.len() >= RECEIVED_KEPT {
+            self.received.pop_front();
+        }
+        self.received.push_back(ReceivedMessage {
+            topic,
+            message_id: hex::encode(&id.0),
+            author,
+            tier: accepted.tier,
+        });
     }
 
     fn verdict(&mut self, id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {

@@ -26,6 +26,7 @@ use tiernet_core::admission::AdmissionPolicy;
 use tiernet_core::chain::ValidatorSet;
 use tiernet_core::inbound::InboundPolicy;
 use tiernet_core::ratelimit::{Limit, Limiter, Rate};
+#[cfg(feature = "testing")]
 use tiernet_core::wire::Topic;
 use tokio::sync::mpsc;
 
@@ -206,6 +207,8 @@ pub struct Node {
     allow: std::collections::BTreeSet<PeerId>,
     block: std::collections::BTreeSet<PeerId>,
     heartbeat_sequence: u64,
+    /// Accepted messages for `/testing/received`.
+    #[cfg(feature = "testing")]
     received: VecDeque<ReceivedMessage>,
     /// The chain (with a genesis).
     chain: Option<crate::consensus::chain::Chain>,
@@ -227,8 +230,8 @@ pub struct Node {
 }
 
 /// A gossip message this node accepted (kept for `/testing/received`).
+#[cfg(feature = "testing")]
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 struct ReceivedMessage {
     topic: Topic,
     message_id: String,
@@ -418,6 +421,7 @@ impl Node {
             allow: std::collections::BTreeSet::new(),
             block: std::collections::BTreeSet::new(),
             heartbeat_sequence: now_ms(),
+            #[cfg(feature = "testing")]
             received: VecDeque::new(),
             chain,
             engine,
