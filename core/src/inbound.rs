@@ -65,8 +65,8 @@ pub struct Decision {
     pub label: &'static str,
     /// The tier label for metrics (`-` when unknown).
     pub tier: &'static str,
-    /// Why it was not accepted, for logs.
-    pub reason: Option<String>,
+    /// Why it was not accepted, for logs (formatted only when logged).
+    pub reason: Option<Refusal>,
     /// The accepted message, to hand to the application.
     pub accepted: Option<Box<Accepted>>,
     /// An authentic consensus message for a height above our window showed
@@ -75,29 +75,48 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn ignore(label: &'static str, reason: impl ToString) -> Self {
+    fn ignore(label: &'static str, reason: Refusal) -> Self {
         Self {
             acceptance: Acceptance::Ignore,
             relay_event: None,
             label,
             tier: "-",
-            reason: Some(reason.to_string()),
+            reason: Some(reason),
             accepted: None,
             behind: None,
         }
     }
 
-    fn reject(label: &'static str, tier: &'static str, event: PeerEvent, reason: impl ToString) -> Self {
+    fn reject(label: &'static str, tier: &'static str, event: PeerEvent, reason: Refusal) -> Self {
         Self {
             acceptance: Acceptance::Reject,
             relay_event: Some(event),
             label,
             tier,
-            reason: Some(reason.to_string()),
+            reason: Some(reason),
             accepted: None,
             behind: None,
         }
     }
+}
+
+/// Why a message was not accepted: the validator's reason, a proof
+/// verifier's, or a policy step's. Kept as a value so that nothing is
+/// formatted for a message unless it is logged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// The validator's reason for a reject.
+    #[error(transparent)]
+    Rejected(RejectReason),
+    /// The validator's reason for an ignore.
+    #[error(transparent)]
+    Ignored(IgnoreReason),
+    /// The proof kind's verifier refused it.
+    #[error(transparent)]
+    Proof(ProofError),
+    /// A step of the policy (budgets, seen ids, topic).
+    #[error("{0}")]
+    Policy(&'static str),
 }
 
 /// One message as GossipSub hands it over.
@@ -252,10 +271,11 @@ impl InboundPolicy {
     ) -> Decision {
         let now = view.now_ms;
         let Some(topic) = message.topic else {
-            return Decision::ignore("unknown_topic", "not one of our topics");
+            return Decision::ignore("unknown_topic", Refusal::Policy("not one of our topics"));
         };
         if !self.relays.check(&(message.relay, topic), now) {
-            let mut decision = Decision::ignore("rate_limited", "over the relay's budget for the topic");
+            let mut decision =
+                Decision::ignore("rate_limited", Refusal::Policy("over the relay's budget for the topic"));
             if message.publisher == Some(message.relay) {
                 decision.relay_event = Some(PeerEvent::RateLimitBreach);
             }
@@ -263,7 +283,7 @@ impl InboundPolicy {
         }
         let id = message_id(message.data);
         if self.seen.contains(&id, now) {
-            return Decision::ignore("seen", "accepted before");
+            return Decision::ignore("seen", Refusal::Policy("accepted before"));
         }
         let publisher = message.publisher.map(|p| p.to_bytes()).unwrap_or_default();
         let source = MessageSource {
@@ -275,7 +295,10 @@ impl InboundPolicy {
                 if accepted.rate_class == RateClass::Observer && !self.observers.check(&publisher, now) {
                     return Decision {
                         tier: accepted.tier.label(),
-                        ..Decision::ignore("observer_rate_limited", "over the observer's budget on meta")
+                        ..Decision::ignore(
+                            "observer_rate_limited",
+                            Refusal::Policy("over the observer's budget on meta"),
+                        )
                     };
                 }
                 self.seen.insert(id, now);
@@ -298,11 +321,15 @@ impl InboundPolicy {
                     RejectReason::Unauthorised { .. } => "validator-only",
                     _ => "-",
                 };
-                Decision::reject(reason.label(), tier, reason.peer_event(), &reason)
+                Decision::reject(reason.label(), tier, reason.peer_event(), Refusal::Rejected(reason))
             }
             Verdict::Ignore(reason) => {
-                let mut decision = Decision::ignore(reason.label(), &reason);
-                if let IgnoreReason::Ahead { finalized, .. } = reason
+                let behind = match reason {
+                    IgnoreReason::Ahead { finalized, .. } => Some(finalized),
+                    _ => None,
+                };
+                let mut decision = Decision::ignore(reason.label(), Refusal::Ignored(reason));
+                if let Some(finalized) = behind
                     && matches!(topic, Topic::Blocks | Topic::Votes)
                 {
                     decision.behind = Some(finalized);
@@ -322,17 +349,20 @@ pub fn proof_decision(outcome: Result<bool, &ProofError>, tier: &'static str) ->
         Ok(true) => None,
         Ok(false) => Some(Decision {
             tier,
-            ..Decision::ignore("proof_not_new", "already pending, on chain, or no room")
+            ..Decision::ignore(
+                "proof_not_new",
+                Refusal::Policy("already pending, on chain, or no room"),
+            )
         }),
         Err(error) if error.is_fault() => Some(Decision::reject(
             "invalid_proof",
             tier,
             PeerEvent::InvalidMessage,
-            error,
+            Refusal::Proof(error.clone()),
         )),
         Err(error) => Some(Decision {
             tier,
-            ..Decision::ignore("proof_unverifiable", error)
+            ..Decision::ignore("proof_unverifiable", Refusal::Proof(error.clone()))
         }),
     }
 }

@@ -104,10 +104,10 @@ impl Node {
         self.verdict(id, &relay, acceptance);
         match decision.acceptance {
             Acceptance::Reject => {
-                info!(%topic, peer = %relay, reason = decision.reason.as_deref().unwrap_or(""), "gossip rejected")
+                info!(%topic, peer = %relay, reason = decision.reason.as_ref().map(tracing::field::display), "gossip rejected")
             }
             Acceptance::Ignore => {
-                debug!(%topic, peer = %relay, reason = decision.reason.as_deref().unwrap_or(""), "gossip ignored")
+                debug!(%topic, peer = %relay, reason = decision.reason.as_ref().map(tracing::field::display), "gossip ignored")
             }
             Acceptance::Accept => {}
         }
