@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(protos, ["proto"])?;
     prost_build::Config::new()
         // Wire types are plain data; Eq/Hash come for free where prost can derive them.
+        // A submitted envelope is boxed so `SyncRequest` stays small (issue 19).
+        .boxed(".tiernet.v1.SubmitProofRequest.envelope")
         .compile_fds(descriptors)?;
     Ok(())
 }

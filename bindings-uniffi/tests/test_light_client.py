@@ -89,11 +89,26 @@ def test_a_verified_head_a_proven_state_value_and_events(devnet):
         assert all(h.height > head.height for h in heads)
         # A validator's identity record, proven against the verified head.
         key = tiernet_ffi.identity_state_key(nodes[0]["zsi_id"])
-        record = await client.get_state(key)
-        assert record is not None and bytes.fromhex(nodes[0]["zsi_id"]) in record
+        proven = await client.get_state(key)
+        assert proven.value is not None and bytes.fromhex(nodes[0]["zsi_id"]) in proven.value
+        assert proven.head.height >= later.height and len(proven.head.state_root) == 64
+        # The same record decoded, with its tier.
+        identity = await client.lookup_identity(nodes[0]["zsi_id"])
+        assert identity.zsi_id == nodes[0]["zsi_id"]
+        assert identity.tier in ("TL1", "TL2", "TL3", "TL4", "TL5") and not identity.slashed
+        assert await client.lookup_identity("00" * 32) is None
+        with pytest.raises(tiernet_ffi.FfiError.BadInput):
+            await client.lookup_identity("zz")
         # A key nobody wrote is proven absent.
-        assert await client.get_state(b"id/" + bytes(32)) is None
+        assert (await client.get_state(b"id/" + bytes(32))).value is None
+        # Peers with their state and transport.
+        peers = client.peers()
+        assert any(p.state == "connected" and p.transports == ["tcp"] and "/tcp/" in p.address for p in peers)
         assert client.pending_calls() == 0
+        # Stop it: a Rust thread calling the Python listener while the
+        # interpreter shuts down is killed by CPython in the middle of the
+        # call, and the process aborts ("exception not rethrown").
+        client.stop()
 
     asyncio.run(main())
 
@@ -116,7 +131,7 @@ def test_a_pending_call_is_cancelled(devnet):
             await asyncio.sleep(0.05)
         assert client.pending_calls() == 0
         # The client still answers.
-        assert (await client.get_state(b"id/" + bytes(32))) is None
+        assert (await client.get_state(b"id/" + bytes(32))).value is None
         # Stopped, it keeps its head and refuses further calls.
         height = client.head().height
         client.stop()
@@ -141,3 +156,55 @@ def test_a_bad_checkpoint_is_a_typed_error(devnet):
     with pytest.raises(tiernet_ffi.FfiError.BadCheckpoint) as raised:
         tiernet_ffi.LightClient("othernet", addrs, genesis)
     assert "othernet" in str(raised.value)
+
+
+class Chunks(tiernet_ffi.SnapshotListener):
+    def __init__(self):
+        self.entries = []
+        self.progress = []
+
+    def on_chunk(self, entries, done, total):
+        self.entries.extend(entries)
+        self.progress.append((done, total))
+
+
+class Lines(tiernet_ffi.LogListener):
+    def __init__(self):
+        self.lines = []
+        self.lock = threading.Lock()
+
+    def on_log(self, level, target, message):
+        with self.lock:
+            self.lines.append((level, target, message))
+
+
+def test_a_snapshot_streams_its_verified_entries_and_logs_reach_a_callback(devnet):
+    network, addrs, genesis, nodes = devnet
+    lines = Lines()
+    tiernet_ffi.set_log_listener(lines, "debug")
+    with pytest.raises(tiernet_ffi.FfiError.BadInput):
+        tiernet_ffi.set_log_listener(lines, "loud")
+
+    async def main():
+        client = tiernet_ffi.LightClient(network, addrs, genesis)
+        await client.start()
+        # The devnet takes a snapshot every 10 blocks.
+        await asyncio.wait_for(client.wait_for_height(11), 60)
+        chunks = Chunks()
+        info = await client.sync_snapshot(chunks)
+        assert info.height >= 10 and info.chunks >= 1
+        assert len(chunks.entries) == info.entries
+        assert chunks.progress[-1] == (info.chunks, info.chunks)
+        assert [d for d, _ in chunks.progress] == list(range(1, info.chunks + 1))
+        # Every identity of the devnet is among the verified entries.
+        keys = {bytes(e.key) for e in chunks.entries}
+        for node in nodes:
+            assert tiernet_ffi.identity_state_key(node["zsi_id"]) in keys
+        client.stop()
+
+    asyncio.run(main())
+    tiernet_ffi.set_log_listener(lines, "off")
+    with lines.lock:
+        got = list(lines.lines)
+    assert any(t.startswith("tiernet_light") for _, t, _ in got), got[:5]
+    assert all(level in ("error", "warn", "info", "debug") for level, _, _ in got)

@@ -50,6 +50,8 @@ export interface LightClientOptions {
   genesis: string;
   /** Console log level (default "warn"). */
   logLevel?: "error" | "warn" | "info" | "debug" | "trace";
+  /** Hex from `exportCheckpoint()` of an earlier session: a warm start from there. */
+  checkpoint?: string;
 }
 /** A verified head. Hashes are lowercase hex. */
 export interface Head {
@@ -87,10 +89,13 @@ export type ClientEvent =
   | { type: "peerDisconnected"; peerId: string }
   | { type: "peerRejected"; peerId: string; reason: string }
   | { type: "dialFailed"; peerId: string; reason: string }
-  | { type: "syncProgress"; what: string; done: number; total: number };
+  | { type: "syncProgress"; what: string; done: number; total: number }
+  | { type: "status"; status: "syncing" | "current" | "no-peers" | "stale" | "expired" | "conflicting"; ageMs: number }
+  | { type: "conflict"; height: number; ours: string; theirs: string; peerId: string }
+  | { type: "stalled"; sinceMs: number };
 /** Every error thrown or rejected is an Error named "TiernetError" with a kind. */
 export interface TiernetError extends Error {
-  kind: "BadAddress" | "BadCheckpoint" | "BadInput" | "Network" | "NotStarted";
+  kind: "BadAddress" | "BadCheckpoint" | "BadInput" | "Network" | "NoPeers" | "Invalid" | "NotEnoughTrust" | "NotStarted";
 }
 "#;
 
@@ -131,6 +136,10 @@ struct Options {
     bootstrap: Vec<String>,
     genesis: String,
     log_level: Option<String>,
+    /// Hex of `exportCheckpoint()` from an earlier session: start from it
+    /// instead of the genesis (a warm start; the page keeps it, e.g. in
+    /// IndexedDB). A bad one is a `BadCheckpoint` error.
+    checkpoint: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -213,6 +222,39 @@ enum ClientEvent {
         done: u64,
         total: u64,
     },
+    /// `status`: syncing, current, no-peers, stale, expired, conflicting.
+    Status {
+        status: &'static str,
+        age_ms: u64,
+    },
+    Conflict {
+        height: u64,
+        ours: String,
+        theirs: String,
+        peer_id: String,
+    },
+    Stalled {
+        since_ms: u64,
+    },
+}
+
+/// A status as JS sees it: its label and the head's age (0 when not stale).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView {
+    status: &'static str,
+    age_ms: u64,
+}
+
+fn status_view(status: tiernet_light::SyncStatus) -> StatusView {
+    let age_ms = match status {
+        tiernet_light::SyncStatus::Stale { age_ms } | tiernet_light::SyncStatus::Expired { age_ms } => age_ms,
+        _ => 0,
+    };
+    StatusView {
+        status: status.label(),
+        age_ms,
+    }
 }
 
 /// Which transport an address uses.
@@ -322,6 +364,20 @@ impl LightClient {
         let (builder, genesis) = tiernet_light::LightClient::builder()
             .genesis_json(&options.network_id, &options.genesis)
             .map_err(client_error)?;
+        let builder = match options.checkpoint.as_deref() {
+            Some(text) => {
+                let bytes = hex::decode(text).map_err(|e| {
+                    error(
+                        Kind::Client(ErrorKind::BadCheckpoint),
+                        format!("checkpoint is not hex: {e}"),
+                    )
+                })?;
+                let checkpoint = tiernet_light::Checkpoint::from_bytes(&bytes, &genesis.network)
+                    .map_err(|e| error(Kind::Client(ErrorKind::BadCheckpoint), e))?;
+                builder.checkpoint(checkpoint)
+            }
+            None => builder,
+        };
         let inner = builder.bootstrap(options.bootstrap).build().map_err(client_error)?;
         Ok(Self::with_inner(inner, genesis.thresholds))
     }
@@ -350,6 +406,37 @@ impl LightClient {
     pub fn head(&self) -> Result<JsValue, JsValue> {
         let head = self.inner.head();
         to_js(&self.shared.head_or(&head))
+    }
+
+    /// The trusted state now, as hex: give it back as `options.checkpoint`
+    /// on the next page load to start there (no chain proof from genesis).
+    /// Throws before anything past the genesis is verified.
+    #[wasm_bindgen(js_name = exportCheckpoint)]
+    pub fn export_checkpoint(&self) -> Result<String, JsValue> {
+        self.inner.export_trust().map(hex::encode).map_err(client_error)
+    }
+
+    /// Resolves once the verified head reaches `height`.
+    #[wasm_bindgen(js_name = waitForHeight, unchecked_return_type = "Promise<Head>")]
+    pub fn wait_for_height(&self, height: f64) -> Promise {
+        let inner = self.inner.clone();
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let head = inner
+                .wait_for_height(height.max(0.0) as u64)
+                .await
+                .map_err(client_error)?;
+            to_js(&shared.head_or(&head))
+        })
+    }
+
+    /// Whether the head can be vouched for now: `{ status, ageMs }` with
+    /// status `syncing`, `current`, `no-peers`, `stale` (the head is older
+    /// than the maximum head age on the local clock), `expired` or
+    /// `conflicting`.
+    #[wasm_bindgen(unchecked_return_type = "{ status: string, ageMs: number }")]
+    pub fn status(&self) -> Result<JsValue, JsValue> {
+        to_js(&status_view(self.inner.status()))
     }
 
     /// Every peer met so far.
@@ -592,6 +679,25 @@ impl Shared {
                 reason,
             },
             Event::SyncProgress { what, done, total } => ClientEvent::SyncProgress { what, done, total },
+            Event::Status(status) => {
+                let view = status_view(status);
+                ClientEvent::Status {
+                    status: view.status,
+                    age_ms: view.age_ms,
+                }
+            }
+            Event::Conflict {
+                height,
+                ours,
+                theirs,
+                peer,
+            } => ClientEvent::Conflict {
+                height,
+                ours: ours.to_string(),
+                theirs: theirs.to_string(),
+                peer_id: peer.to_string(),
+            },
+            Event::Stalled { since_ms } => ClientEvent::Stalled { since_ms },
         };
         let listener = self.listener.borrow().clone();
         if let Some(listener) = listener {

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::hash::Hash32;
 use crate::identity::ZsiId;
 use crate::identity::registry::{MemoryRegistry, RegistryError};
+use crate::proof::program::ProgramSpec;
 use crate::tier::{ReputationRecord, ThresholdsError, TierThresholds};
 use crate::wire::sign::validators_hash;
 use crate::wire::topic::InvalidNetworkId;
@@ -47,8 +48,88 @@ pub struct GenesisFile {
     /// Consensus timeouts (defaults if absent).
     #[serde(default)]
     pub consensus: ConsensusParams,
+    /// Uptime crediting: window length and age, witnesses, heartbeat
+    /// interval, the length of a credited minute (defaults if absent).
+    #[serde(default)]
+    pub uptime: UptimeParams,
     /// Registered identities.
     pub identities: Vec<GenesisIdentity>,
+    /// STARK programs (`stwo/v1` proofs; [`ProgramSpec`]): the first
+    /// programs registered in chain state. With `tiernet/posw/v1` listed,
+    /// an identity can register itself with a proof of sequential work.
+    /// Empty (the default): no permissionless registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stark_programs: Vec<ProgramSpec>,
+}
+
+/// How uptime is earned and credited (`uptime/v1` proofs), set in genesis
+/// so every node credits alike.
+///
+/// A subject's credited windows are recorded in chain state: a window
+/// must start after the last credited one, span at most `window_blocks`,
+/// and end at most `max_age_blocks` before the block that includes it.
+/// Production networks keep the defaults; a devnet shortens
+/// `minute_ms` so that tiers move in seconds (with the tier threshold
+/// `available_uptime_minutes` still counted in those minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UptimeParams {
+    /// Longest window one proof may claim, in blocks (default 3600: an
+    /// hour of one-second blocks).
+    pub window_blocks: u64,
+    /// How many blocks before the including block a window may end
+    /// (default 3600); older windows are refused, so uptime cannot be
+    /// banked and claimed later.
+    pub max_age_blocks: u64,
+    /// Fewest distinct registered witnesses (other than the subject), at
+    /// least 1 (default 2: no single peer vouches alone).
+    pub min_witnesses: u64,
+    /// The heartbeat interval the credit assumes, ms (default 10 000): a
+    /// window of `w` ms allows `w / interval + 1` heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Chain milliseconds per credited minute (default 60 000). A devnet
+    /// may set 1 000 so that one second of witnessed uptime counts as a
+    /// minute.
+    pub minute_ms: u64,
+}
+
+impl Default for UptimeParams {
+    fn default() -> Self {
+        Self {
+            window_blocks: 3_600,
+            max_age_blocks: 3_600,
+            min_witnesses: 2,
+            heartbeat_interval_ms: 10_000,
+            minute_ms: 60_000,
+        }
+    }
+}
+
+impl UptimeParams {
+    /// Checks that every parameter is positive.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        for (value, path) in [
+            (self.window_blocks, "uptime.window_blocks"),
+            (self.max_age_blocks, "uptime.max_age_blocks"),
+            (self.min_witnesses, "uptime.min_witnesses"),
+            (self.heartbeat_interval_ms, "uptime.heartbeat_interval_ms"),
+            (self.minute_ms, "uptime.minute_ms"),
+        ] {
+            if value == 0 {
+                return Err(GenesisError::Field {
+                    path: path.into(),
+                    expected: "a positive number",
+                });
+            }
+        }
+        if self.min_witnesses > crate::wire::limits::MAX_UPTIME_WITNESSES as u64 {
+            return Err(GenesisError::Field {
+                path: "uptime.min_witnesses".into(),
+                expected: "at most MAX_UPTIME_WITNESSES",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Tier thresholds as written.
@@ -244,6 +325,14 @@ pub enum GenesisError {
     /// The validator set is unusable.
     #[error("validator set: {0}")]
     Validators(String),
+    /// A STARK program that cannot be used.
+    #[error("stark_programs[{index}]: {reason}")]
+    Program {
+        /// Its position.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A checked genesis.
@@ -257,6 +346,8 @@ pub struct Genesis {
     pub thresholds: TierThresholds,
     /// Consensus timeouts.
     pub consensus: ConsensusParams,
+    /// Uptime crediting.
+    pub uptime: UptimeParams,
     /// Registered identities with their reputation.
     pub registry: MemoryRegistry,
     /// The initial validator set, in canonical order.
@@ -291,6 +382,7 @@ impl Genesis {
         let thresholds = TierThresholds::from(file.tiers);
         thresholds.validate()?;
         file.consensus.validate()?;
+        file.uptime.validate()?;
         let mut registry = MemoryRegistry::new();
         let mut validators = Vec::new();
         for (index, identity) in file.identities.iter().enumerate() {
@@ -325,6 +417,17 @@ impl Genesis {
                 limits::MAX_VALIDATORS
             )));
         }
+        for (index, program) in file.stark_programs.iter().enumerate() {
+            program
+                .check()
+                .map_err(|reason| GenesisError::Program { index, reason })?;
+            if file.stark_programs[..index].iter().any(|p| p.id == program.id) {
+                return Err(GenesisError::Program {
+                    index,
+                    reason: format!("program {:?} listed twice", program.id),
+                });
+            }
+        }
         validators.sort_by(|a, b| b.power.cmp(&a.power).then_with(|| a.zsi_id.cmp(&b.zsi_id)));
         let validators = proto::ValidatorSet { validators };
         validators
@@ -335,6 +438,7 @@ impl Genesis {
             genesis_time_ms: file.genesis_time_ms,
             thresholds,
             consensus: file.consensus,
+            uptime: file.uptime,
             registry,
             validators,
             file,
@@ -412,10 +516,12 @@ mod tests {
             })
             .collect();
         GenesisFile {
+            stark_programs: Vec::new(),
             network_id: "devnet".into(),
             genesis_time_ms: 1,
             tiers: TiersFile::default(),
             consensus: ConsensusParams::default(),
+            uptime: Default::default(),
             identities,
         }
     }

@@ -26,7 +26,7 @@
 //! | `blocks` | finalized block | certified | commit certificate vs current set | certificate verifies |
 //! | `votes` | vote | validator | consensus | TL3 + in set |
 //! | `votes` | polka, round certificate, evidence | certified | certificate vs current set | certificate verifies |
-//! | `proofs` | proof envelope | registered submitter | identity | TL1 |
+//! | `proofs` | proof envelope | registered submitter (or a `stwo/v1` registrant: key from the statement) | identity | TL1 |
 //! | `snapshots` | announcement | registered announcer | identity | TL2 |
 //! | `meta` | heartbeat with ZSI | registered sender | identity | any tier |
 //! | `meta` | heartbeat without ZSI | observer (the gossipsub source) | none | TL0, observer rate class |
@@ -93,6 +93,9 @@ pub struct GossipContext<'a, R: IdentityRegistry> {
     /// The height of our last decided block (0 at genesis): the centre of
     /// every height window.
     pub head_height: u64,
+    /// The hash of the block at `head_height`, when we hold it: further
+    /// announcements of it are dropped before their signatures are checked.
+    pub head_hash: Option<Hash32>,
     /// The height windows around `head_height`.
     pub windows: Windows,
     /// Now, in ms since the Unix epoch.
@@ -406,6 +409,12 @@ pub enum IgnoreReason {
     /// has): another set may make it valid.
     #[error("certificate does not verify against our validator set: {0}")]
     NotOurSet(CertificateError),
+    /// An announcement of the block we already decided at our head.
+    #[error("block {height} is our head already")]
+    Known {
+        /// Its height.
+        height: u64,
+    },
     /// Below the kind's height window around our head: old.
     #[error("height {height} is below our window (from {low})")]
     Old {
@@ -440,6 +449,7 @@ impl IgnoreReason {
             IgnoreReason::UnknownAuthor(_) => "unknown_author",
             IgnoreReason::Unauthorised { .. } => "unauthorised_relayed",
             IgnoreReason::NotOurSet(_) => "not_our_set",
+            IgnoreReason::Known { .. } => "known",
             IgnoreReason::Old { .. } => "old",
             IgnoreReason::Ahead { .. } => "ahead",
         }
@@ -749,6 +759,16 @@ fn finalized<R: IdentityRegistry>(f: &proto::FinalizedBlock, ctx: &GossipContext
     let position = window(header.height, ctx.head_height, ctx.head_height.saturating_add(1))?;
     // Internal consistency first: these are the sender's fault whatever the set.
     let hash = header_hash(header);
+    // Every node announces the block it decided: once we hold it, another
+    // announcement of it is news to nobody we would forward to, and its
+    // commit would cost a quorum of signature checks. Dropped before them
+    // (a commit for another block at our height is still checked: a fork).
+    if header.height == ctx.head_height
+        && ctx.head_hash == Some(hash)
+        && commit.block_hash.as_slice() == hash.as_bytes()
+    {
+        return Err(IgnoreReason::Known { height: header.height }.into());
+    }
     if commit.block_hash.as_slice() != hash.as_bytes() {
         return Err(CertificateError::WrongBlock {
             expected: hash,
@@ -763,7 +783,10 @@ fn finalized<R: IdentityRegistry>(f: &proto::FinalizedBlock, ctx: &GossipContext
         }
         .into());
     }
-    if commit.round != header.round {
+    // A block proposed in one round may be decided in a later one (a
+    // re-proposed valid value keeps its header): the same rule as
+    // `chain::verify_header_commit`, so no honest relay pays for it.
+    if commit.round < header.round {
         return Err(CertificateError::WrongRound {
             expected: header.round,
             found: commit.round,
@@ -864,14 +887,22 @@ fn proofs<R: IdentityRegistry>(
         ctx.head_height.saturating_add(around),
     )?;
     let submitter = zsi(&envelope.submitter, NAME, "envelope.submitter")?;
-    let identity = registered(&submitter, source, ctx)?;
-    envelope
-        .verify_with(&identity.public.identity_key)
-        .map_err(|_| RejectReason::BadSignature {
-            what: "proof envelope",
-            author: submitter,
-        })?;
-    let admitted = admit(Topic::Proofs, Some(submitter), tier(&submitter, ctx), source, ctx)?;
+    // A `stwo/v1` registration comes from an identity not registered yet:
+    // its key is in the statement (and derives its id). It is admitted as
+    // the TL1 it asks to become; its STARK is verified next, against chain
+    // state and under the verification budget (proof::stwo).
+    let (key, submitter_tier) = match ctx.registry.lookup(&submitter) {
+        Some(identity) => (identity.public.identity_key, tier(&submitter, ctx)),
+        None => match crate::proof::program::registration_public(envelope, None) {
+            Some(public) => (public.identity_key, Tier::TL1),
+            None => return Err(unknown(submitter, source)),
+        },
+    };
+    envelope.verify_with(&key).map_err(|_| RejectReason::BadSignature {
+        what: "proof envelope",
+        author: submitter,
+    })?;
+    let admitted = admit(Topic::Proofs, Some(submitter), submitter_tier, source, ctx)?;
     inside(position, Stage::Deciding, admitted)
 }
 
@@ -1080,13 +1111,31 @@ impl Lru {
 /// full the least recently updated author is forgotten; a heartbeat of a
 /// forgotten author can then be replayed once, but only within the
 /// freshness window (`max_clock_skew_ms`), so memory stays bounded without
-/// opening old heartbeats to replay. The state is not persisted: after a
-/// restart the same holds.
+/// opening old heartbeats to replay. The node persists the windows
+/// ([`ReplayGuard::take_changed`], [`ReplayGuard::restore`]) in batches, so
+/// that a restart does not reopen them.
 #[derive(Debug, Clone)]
 pub struct ReplayGuard {
     identities: Lru,
     observers: Lru,
     tick: u64,
+    /// Authors updated since the last [`ReplayGuard::take_changed`]
+    /// (bounded by the two maps' capacities: only tracked authors).
+    changed: std::collections::HashSet<ReplayKey>,
+}
+
+/// One author's replay window, as persisted: the last accepted heartbeat's
+/// sequence and fingerprint, and when it was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayEntry {
+    /// The author.
+    pub author: ReplayKey,
+    /// The last accepted sequence.
+    pub sequence: u64,
+    /// The fingerprint of that heartbeat.
+    pub fingerprint: Hash32,
+    /// When it was accepted (ms).
+    pub updated_ms: u64,
 }
 
 impl Default for ReplayGuard {
@@ -1106,6 +1155,82 @@ impl ReplayGuard {
             identities: Lru::new(max_identities),
             observers: Lru::new(max_observers),
             tick: 0,
+            changed: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The windows of the authors updated since the last call (still
+    /// tracked ones only), and forgets that they changed.
+    pub fn take_changed(&mut self) -> Vec<ReplayEntry> {
+        let changed = std::mem::take(&mut self.changed);
+        let mut out: Vec<ReplayEntry> = changed
+            .into_iter()
+            .filter_map(|author| {
+                let seen = self.map(&author).entries.get(&author)?;
+                Some(ReplayEntry {
+                    sequence: seen.sequence,
+                    fingerprint: seen.fingerprint,
+                    updated_ms: seen.updated_ms,
+                    author,
+                })
+            })
+            .collect();
+        out.sort_by_key(|e| e.updated_ms);
+        out
+    }
+
+    /// Every tracked author's window, least recently updated first.
+    pub fn entries(&self) -> Vec<ReplayEntry> {
+        let mut out: Vec<(u64, ReplayEntry)> = Vec::with_capacity(self.len());
+        for map in [&self.identities, &self.observers] {
+            for (author, seen) in &map.entries {
+                out.push((
+                    seen.tick,
+                    ReplayEntry {
+                        author: author.clone(),
+                        sequence: seen.sequence,
+                        fingerprint: seen.fingerprint,
+                        updated_ms: seen.updated_ms,
+                    },
+                ));
+            }
+        }
+        out.sort_by_key(|(tick, _)| *tick);
+        out.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Takes persisted windows back after a restart (oldest first, so the
+    /// most recent stay when there are more than fit); an author already
+    /// tracked keeps the higher sequence. Restored windows are not
+    /// reported as changed.
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = ReplayEntry>) {
+        let mut entries: Vec<ReplayEntry> = entries.into_iter().collect();
+        entries.sort_by_key(|e| e.updated_ms);
+        for entry in entries {
+            if let ReplayKey::Source(bytes) = &entry.author
+                && bytes.len() > MAX_SOURCE_LEN
+            {
+                continue;
+            }
+            if self
+                .map(&entry.author)
+                .entries
+                .get(&entry.author)
+                .is_some_and(|seen| seen.sequence >= entry.sequence)
+            {
+                continue;
+            }
+            self.tick = self.tick.wrapping_add(1);
+            let seen = Seen {
+                sequence: entry.sequence,
+                fingerprint: entry.fingerprint,
+                updated_ms: entry.updated_ms,
+                tick: self.tick,
+            };
+            match &entry.author {
+                ReplayKey::Zsi(_) => self.identities.upsert(&entry.author, seen),
+                ReplayKey::Source(_) => self.observers.upsert(&entry.author, seen),
+            }
         }
     }
 
@@ -1149,6 +1274,9 @@ impl ReplayGuard {
         match author {
             ReplayKey::Zsi(_) => self.identities.upsert(author, seen),
             ReplayKey::Source(_) => self.observers.upsert(author, seen),
+        }
+        if self.changed.len() < self.identities.max.saturating_add(self.observers.max) {
+            self.changed.insert(author.clone());
         }
         Ok(())
     }

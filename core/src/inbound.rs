@@ -33,7 +33,7 @@ use libp2p_identity::PeerId;
 
 use crate::admission::{DenyReason, RateClass};
 use crate::gossip::{
-    Accepted, GossipContext, IgnoreReason, MessageSource, RejectReason, ReplayGuard, Verdict, validate,
+    Accepted, GossipContext, IgnoreReason, MessageSource, RejectReason, ReplayEntry, ReplayGuard, Verdict, validate,
 };
 use crate::hash::Hash32;
 use crate::identity::registry::IdentityRegistry;
@@ -234,6 +234,11 @@ impl SeenCache {
         self.by_id.len()
     }
 
+    /// Every id with when it was accepted, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (Hash32, u64)> + '_ {
+        self.order.keys().map(|(at, id)| (*id, *at))
+    }
+
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
@@ -248,6 +253,9 @@ pub struct InboundPolicy {
     observers: Limiter<ObserverLimit>,
     seen: SeenCache,
     replay: ReplayGuard,
+    /// Ids accepted since the last [`InboundPolicy::take_changes`], oldest
+    /// first (at most [`MAX_SEEN`]: older ones would be evicted anyway).
+    fresh: std::collections::VecDeque<(Hash32, u64)>,
 }
 
 impl Default for InboundPolicy {
@@ -257,11 +265,66 @@ impl Default for InboundPolicy {
             observers: Limiter::new(MAX_LIMITER_KEYS),
             seen: SeenCache::new(MAX_SEEN),
             replay: ReplayGuard::default(),
+            fresh: std::collections::VecDeque::new(),
         }
     }
 }
 
+/// The gossip state that must survive a restart, as it changed since the
+/// last [`InboundPolicy::take_changes`]: the node writes it in one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GossipChanges {
+    /// Newly accepted content ids and when, oldest first.
+    pub seen: Vec<(Hash32, u64)>,
+    /// Updated heartbeat replay windows.
+    pub replay: Vec<ReplayEntry>,
+}
+
+impl GossipChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty() && self.replay.is_empty()
+    }
+}
+
 impl InboundPolicy {
+    /// What changed since the last call (seen ids and replay windows), for
+    /// a batched write. Bounded by [`MAX_SEEN`] and the replay guard's capacity.
+    pub fn take_changes(&mut self) -> GossipChanges {
+        GossipChanges {
+            seen: std::mem::take(&mut self.fresh).into(),
+            replay: self.replay.take_changed(),
+        }
+    }
+
+    /// Takes persisted state back after a restart: seen ids (expired ones
+    /// at `now_ms` are dropped; at most [`MAX_SEEN`], the newest) and
+    /// replay windows. Nothing restored counts as a change.
+    pub fn restore(
+        &mut self,
+        seen: impl IntoIterator<Item = (Hash32, u64)>,
+        replay: impl IntoIterator<Item = ReplayEntry>,
+        now_ms: u64,
+    ) {
+        let mut seen: Vec<(Hash32, u64)> = seen
+            .into_iter()
+            .filter(|(_, at)| *at <= now_ms && now_ms - *at < SEEN_RETENTION_MS)
+            .collect();
+        seen.sort_by_key(|(_, at)| *at);
+        for (id, at) in seen {
+            self.seen.insert(id, at);
+        }
+        self.replay.restore(replay);
+    }
+
+    /// Every seen id and replay window (a full snapshot, e.g. for a rewrite).
+    pub fn snapshot(&self) -> GossipChanges {
+        GossipChanges {
+            seen: self.seen.entries().collect(),
+            replay: self.replay.entries(),
+        }
+    }
+
     /// Decides what to do with one message. Pure: the caller passes `now`
     /// in the view (`view.now_ms`).
     pub fn handle_gossip<R: IdentityRegistry>(
@@ -302,6 +365,10 @@ impl InboundPolicy {
                     };
                 }
                 self.seen.insert(id, now);
+                if self.fresh.len() >= MAX_SEEN {
+                    self.fresh.pop_front();
+                }
+                self.fresh.push_back((id, now));
                 Decision {
                     acceptance: Acceptance::Accept,
                     relay_event: Some(PeerEvent::UsefulFirstDelivery),

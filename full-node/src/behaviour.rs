@@ -1,5 +1,6 @@
-//! The node's libp2p behaviour: connection limits, a block list for banned
-//! and blocklisted peers, identify, ping, the `/tiernet/handshake/1`
+//! The node's libp2p behaviour: the peer manager's gate (which connections
+//! are admitted, pruned and redialled), the per-peer connection limit, a
+//! block list for banned and blocklisted peers, identify, ping, the `/tiernet/handshake/1`
 //! request-response protocol and GossipSub.
 
 use std::convert::Infallible;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use libp2p::identity::PublicKey;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{allow_block_list, connection_limits, gossipsub, identify, ping};
+use libp2p::{allow_block_list, connection_limits, gossipsub, identify, kad, ping};
 use tiernet_core::wire::proto;
 
 use crate::protocol::{HANDSHAKE_PROTOCOL, HandshakeCodec, SYNC_PROTOCOL, SyncCodec};
@@ -34,7 +35,8 @@ pub fn agent_version() -> String {
 /// Limits that [`Behaviour`] enforces on connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most established connections in total.
+    /// Most established connections of non-reserved peers (enforced by the
+    /// peer manager's gate, which lets reserved peers beyond it).
     pub max_connections: u32,
     /// Most established connections to one peer.
     pub max_connections_per_peer: u32,
@@ -44,7 +46,10 @@ pub struct Limits {
 #[derive(NetworkBehaviour)]
 #[behaviour(to_swarm = "BehaviourEvent")]
 pub struct Behaviour {
-    /// Denies connections beyond the configured limits.
+    /// The peer manager: admits, refuses, prunes and redials (first, so it
+    /// sees every connection before the others).
+    pub gate: crate::peer_manager::gate::Gate,
+    /// Denies connections beyond the per-peer limit.
     pub limits: connection_limits::Behaviour,
     /// Refuses connections from banned and blocklisted peers.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
@@ -58,15 +63,24 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// The five topics.
     pub gossipsub: gossipsub::Behaviour,
+    /// Discovery: Kademlia (see [`crate::discovery`]).
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
 }
 
 impl Behaviour {
-    /// The behaviour for a node with this public key and these limits.
-    pub fn new(local_key: PublicKey, limits: Limits, gossipsub: gossipsub::Behaviour) -> Self {
+    /// The behaviour for a node with this public key, these limits and
+    /// this peer manager gate.
+    pub fn new(
+        local_key: PublicKey,
+        limits: Limits,
+        gate: crate::peer_manager::gate::Gate,
+        gossipsub: gossipsub::Behaviour,
+        kad: kad::Behaviour<kad::store::MemoryStore>,
+    ) -> Self {
         let connection_limits = connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(limits.max_connections))
             .with_max_established_per_peer(Some(limits.max_connections_per_peer));
         Self {
+            gate,
             limits: connection_limits::Behaviour::new(connection_limits),
             blocked: allow_block_list::Behaviour::default(),
             identify: identify::Behaviour::new(
@@ -86,6 +100,7 @@ impl Behaviour {
                     .with_max_concurrent_streams(SYNC_MAX_STREAMS),
             ),
             gossipsub,
+            kad,
         }
     }
 }
@@ -103,6 +118,14 @@ pub enum BehaviourEvent {
     Sync(Box<request_response::Event<proto::SyncRequest, proto::SyncResponse>>),
     /// A GossipSub event.
     Gossipsub(Box<gossipsub::Event>),
+    /// A Kademlia event.
+    Kad(Box<kad::Event>),
+}
+
+impl From<kad::Event> for BehaviourEvent {
+    fn from(event: kad::Event) -> Self {
+        Self::Kad(Box::new(event))
+    }
 }
 
 impl From<gossipsub::Event> for BehaviourEvent {

@@ -79,7 +79,34 @@ pub struct Cli {
     #[arg(long, value_name = "KINDS")]
     pub testing_forge_sync: Option<String>,
 
-    /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:9100]
+    /// Address to announce to peers besides the listen addresses (public address behind NAT), repeatable;
+    /// replaces `listen.announce` [default: none]
+    #[arg(
+        long = "announce",
+        value_name = "ADDR",
+        env = "TIERNET_ANNOUNCE",
+        value_delimiter = ','
+    )]
+    pub announce: Vec<Multiaddr>,
+
+    /// Log format on stderr: text or json; overrides `log_format` [default: text]
+    #[arg(long, value_name = "FORMAT", env = "TIERNET_LOG_FORMAT")]
+    pub log_format: Option<crate::logging::LogFormat>,
+
+    /// Log filter (RUST_LOG syntax, e.g. info,tiernet_node=debug); overrides `log` and RUST_LOG [default: info]
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Milliseconds between heartbeats on `meta`; overrides `heartbeat.interval_ms` [default: 10000]
+    #[arg(long, value_name = "MS", env = "TIERNET_HEARTBEAT_INTERVAL_MS")]
+    pub heartbeat_interval_ms: Option<u64>,
+
+    /// Heartbeat intervals of silence before a node is reported offline; overrides `heartbeat.offline_after`
+    /// [default: 3]
+    #[arg(long, value_name = "N", env = "TIERNET_OFFLINE_AFTER")]
+    pub offline_after: Option<u32>,
+
+    /// Telemetry HTTP ip:port ("" disables); overrides `telemetry.listen` [default: 127.0.0.1:7703]
     #[arg(long, value_name = "ADDR")]
     pub telemetry: Option<String>,
 
@@ -125,7 +152,32 @@ pub enum Command {
         /// Genesis time, ms since the Unix epoch [default: now]
         #[arg(long, value_name = "T")]
         genesis_time_ms: Option<u64>,
+        /// Development uptime: 5-block windows and a credited minute of one second (TL2 at 6), so a TL1 member
+        /// becomes TL2 by its own uptime proofs within seconds. Never for a real network.
+        #[arg(long)]
+        short_uptime: bool,
     },
+    /// Register this node's ZSI without genesis: prove sequential work for it (tiernet-prove), then run.
+    ///
+    /// Needs a genesis whose `stark_programs` list tiernet/posw/v1. Runs `tiernet-prove posw` (nightly; `make
+    /// prove`) with a progress bar and the expected time, prints `proved: <zsi> <epoch> <bytes>`, then runs the
+    /// node like `run`, submitting the registration to connected full nodes until a block includes it; then
+    /// prints `registered: <zsi> <height>` (the identity is TL1 on every node from that height).
+    Register {
+        /// The tiernet-prove binary [default: $TIERNET_PROVE, else next to this binary, else on PATH]
+        #[arg(long, value_name = "PATH")]
+        prover: Option<PathBuf>,
+        /// Registration epoch the proof binds [default: estimated from genesis time and block time]
+        #[arg(long, value_name = "N")]
+        epoch: Option<u64>,
+    },
+    /// Check the stored chain from genesis (stop the node first).
+    ///
+    /// Checks every stored block's commit certificate (each validator set handing trust to the next),
+    /// replays every block through the ledger from genesis and compares the result with the stored state
+    /// tree, which is what a restart loads instead of replaying. Prints `verified: <height> <state root>`;
+    /// exits with 1 and names the first problem otherwise.
+    VerifyChain,
     /// Run a local network of validators in this process (development and the web demo).
     ///
     /// The first run writes DIR/genesis.json and `DIR/node-<i>/`; later runs reuse them. Node i listens on
@@ -152,15 +204,30 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The configuration to run with: the config file (or the defaults),
-    /// with the flags applied, validated.
+    /// The configuration to run with: the config file (`--config`, else
+    /// `<data_dir>/config.toml` if it exists — the file `init` writes —
+    /// else the defaults), with the flags applied, validated.
     pub fn resolve_config(&self) -> Result<ValidConfig, ConfigError> {
-        let mut config = match &self.config {
-            Some(path) => NodeConfig::load(path)?,
+        let mut config = match self.config_path() {
+            Some(path) => NodeConfig::load(&path)?,
             None => NodeConfig::default(),
         };
         self.apply_overrides(&mut config);
         config.validate()
+    }
+
+    /// The config file to read: `--config`, else `<data_dir>/config.toml`
+    /// (`--data-dir` or the default data directory) when it exists.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.config {
+            return Some(path.clone());
+        }
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
+        let path = data_dir.join("config.toml");
+        path.is_file().then_some(path)
     }
 
     /// Applies the flags that were given to `config`.
@@ -196,6 +263,21 @@ impl Cli {
         }
         if let Some(addr) = &self.telemetry {
             config.telemetry.listen = addr.clone();
+        }
+        if !self.announce.is_empty() {
+            config.listen.announce = self.announce.iter().map(ToString::to_string).collect();
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = format;
+        }
+        if let Some(log) = &self.log {
+            config.log = log.clone();
+        }
+        if let Some(ms) = self.heartbeat_interval_ms {
+            config.heartbeat.interval_ms = ms;
+        }
+        if let Some(n) = self.offline_after {
+            config.heartbeat.offline_after = n;
         }
         if let Some(n) = self.snapshot_interval {
             config.snapshots.interval_blocks = n;
@@ -346,5 +428,30 @@ mod tests {
         assert_eq!(cli.command.devnet_forger().as_deref(), Some("all"));
         let cli = Cli::try_parse_from(["tiernet-node", "run"]).unwrap();
         assert!(!cli.resolve_config().unwrap().testing_api);
+    }
+
+    #[test]
+    fn run_reads_the_config_toml_that_init_wrote_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let without = Cli::try_parse_from(["tiernet-node", "--data-dir", data, "run"]).unwrap();
+        assert_eq!(without.config_path(), None);
+        assert_eq!(
+            without.resolve_config().unwrap().offline_after,
+            crate::config::DEFAULT_OFFLINE_AFTER
+        );
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "network_id = \"from-data-dir\"\n[heartbeat]\noffline_after = 5\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["tiernet-node", "--data-dir", data, "run"]).unwrap();
+        assert_eq!(cli.config_path(), Some(dir.path().join("config.toml")));
+        let config = cli.resolve_config().unwrap();
+        assert_eq!(config.network_id.as_str(), "from-data-dir");
+        assert_eq!(config.offline_after, 5);
+        // Flags still win over the file.
+        let cli = Cli::try_parse_from(["tiernet-node", "--data-dir", data, "--offline-after", "2", "run"]).unwrap();
+        assert_eq!(cli.resolve_config().unwrap().offline_after, 2);
     }
 }

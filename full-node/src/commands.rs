@@ -357,7 +357,25 @@ pub struct GenesisOptions {
     pub power: u64,
     /// Genesis time, ms since the Unix epoch; `None` is now.
     pub genesis_time_ms: Option<u64>,
+    /// Development uptime crediting ([`SHORT_UPTIME`], TL2 at
+    /// [`SHORT_UPTIME_TL2_MINUTES`]): tiers move in seconds.
+    pub short_uptime: bool,
 }
+
+/// The uptime params of a development genesis (`genesis --short-uptime`,
+/// `devnet`): windows of 5 blocks, no older than 30, two witnesses, one
+/// heartbeat a second, and a credited "minute" of one second.
+pub const SHORT_UPTIME: tiernet_core::genesis::UptimeParams = tiernet_core::genesis::UptimeParams {
+    window_blocks: 5,
+    max_age_blocks: 30,
+    min_witnesses: 2,
+    heartbeat_interval_ms: 1_000,
+    minute_ms: 1_000,
+};
+
+/// TL2's uptime threshold in a development genesis: 6 credited "minutes"
+/// of [`SHORT_UPTIME`], about two windows of witnessed heartbeats.
+pub const SHORT_UPTIME_TL2_MINUTES: u64 = 6;
 
 /// One identity `genesis` created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,6 +444,7 @@ pub fn genesis(options: &GenesisOptions) -> Result<GenesisOutcome, CommandError>
         network_id,
         power,
         genesis_time_ms,
+        short_uptime,
     } = options;
     let (validators, member_count) = (*validators, members.len());
     if validators == 0 {
@@ -449,7 +468,10 @@ pub fn genesis(options: &GenesisOptions) -> Result<GenesisOutcome, CommandError>
         refuse_existing(path)?;
     }
 
-    let thresholds = TierThresholds::default();
+    let mut thresholds = TierThresholds::default();
+    if *short_uptime {
+        thresholds.available_uptime_minutes = SHORT_UPTIME_TL2_MINUTES;
+    }
     let mut keys = Vec::with_capacity(total);
     let mut identities = Vec::with_capacity(total);
     let mut file_identities = Vec::with_capacity(total);
@@ -482,10 +504,19 @@ pub fn genesis(options: &GenesisOptions) -> Result<GenesisOutcome, CommandError>
         keys.push(key);
     }
     let file = GenesisFile {
+        stark_programs: Vec::new(),
         network_id: network_id.clone(),
         genesis_time_ms: genesis_time_ms.unwrap_or_else(now_ms),
-        tiers: TiersFile::default(),
+        tiers: TiersFile {
+            available_uptime_minutes: thresholds.available_uptime_minutes,
+            ..TiersFile::default()
+        },
         consensus: ConsensusParams::default(),
+        uptime: if *short_uptime {
+            SHORT_UPTIME
+        } else {
+            Default::default()
+        },
         identities: file_identities,
     };
     let text = file.to_json();
@@ -578,6 +609,7 @@ mod tests {
             network_id: "devnet".into(),
             power: 10,
             genesis_time_ms: Some(1),
+            short_uptime: false,
         };
         assert!(matches!(genesis(&options), Err(CommandError::NoValidators)));
         let options = GenesisOptions {
@@ -604,6 +636,7 @@ mod tests {
             network_id: "Bad Net".into(),
             power: 10,
             genesis_time_ms: None,
+            short_uptime: false,
         };
         let err = genesis(&options).unwrap_err();
         assert!(err.to_string().contains("network_id"), "{err}");

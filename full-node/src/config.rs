@@ -32,7 +32,8 @@ pub const DEFAULT_WS_LISTEN: &str = "/ip4/0.0.0.0/tcp/7701/ws";
 /// Default for `listen.webrtc`.
 pub const DEFAULT_WEBRTC_LISTEN: &str = "/ip4/0.0.0.0/udp/7702/webrtc-direct";
 /// Default for `telemetry.listen`.
-pub const DEFAULT_TELEMETRY_LISTEN: &str = "127.0.0.1:9100";
+/// (7703: next to the default 7700–7702 listeners; 9100 is node_exporter's port.)
+pub const DEFAULT_TELEMETRY_LISTEN: &str = "127.0.0.1:7703";
 /// Default for `limits.max_peers`.
 pub const DEFAULT_MAX_PEERS: usize = 1024;
 /// Default for `limits.max_connections`.
@@ -49,6 +50,10 @@ pub const DEFAULT_SNAPSHOTS_KEPT: usize = crate::snapshots::DEFAULT_KEPT;
 pub const DEFAULT_SNAPSHOT_CHUNK_ENTRIES: usize = crate::snapshots::DEFAULT_CHUNK_ENTRIES;
 /// Default for `log`.
 pub const DEFAULT_LOG: &str = "info";
+/// Default for `heartbeat.interval_ms`.
+pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 10_000;
+/// Default for `heartbeat.offline_after`.
+pub const DEFAULT_OFFLINE_AFTER: u32 = 3;
 
 /// The configuration file as written. Every field has a default; unknown
 /// keys are an error (a typo must not silently fall back to a default).
@@ -94,9 +99,18 @@ pub struct NodeConfig {
     pub limits: LimitsConfig,
     /// State snapshots: how often, how many kept, chunk size.
     pub snapshots: SnapshotsConfig,
+    /// Heartbeats on `meta` and the liveness table.
+    pub heartbeat: HeartbeatConfig,
+    /// The peer manager: target and maximum peers, per-IP and pending
+    /// limits, the TL0 quota, reserved peers, redial and IP bans.
+    pub connections: crate::peer_manager::ConnectionsConfig,
     /// Log filter for stderr, a `tracing` `EnvFilter` directive such as
-    /// `"info"` or `"info,libp2p_swarm=debug"`. Default `"info"`.
+    /// `"info"` or `"info,libp2p_swarm=debug"`; the `RUST_LOG` environment
+    /// variable, when set, takes its place. Default `"info"`.
     pub log: String,
+    /// Log line format on stderr: `"text"` or `"json"` (one object per
+    /// line). Default `"text"`.
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// `[listen]`: the addresses the node accepts connections on.
@@ -117,6 +131,12 @@ pub struct ListenConfig {
     /// store so the `/certhash` stays the same across restarts.
     /// Default `["/ip4/0.0.0.0/udp/7702/webrtc-direct"]`.
     pub webrtc: Vec<String>,
+    /// Addresses to announce to peers besides the listen addresses (identify,
+    /// and so the peerstores and light clients that learn from them): the
+    /// public address behind NAT or a port forward, e.g.
+    /// `/ip4/203.0.113.7/tcp/7700`, `/dns4/node.example.org/tcp/443/wss`, or a
+    /// WebRTC-direct address with its `/certhash`. Default `[]`.
+    pub announce: Vec<String>,
 }
 
 /// `[tls]`: certificate for secure WebSocket.
@@ -196,7 +216,7 @@ pub struct TestingConfig {
 pub struct TelemetryConfig {
     /// `ip:port` to serve `/metrics` (Prometheus) and `/peers` (JSON) on;
     /// empty disables it. Port 0 picks a free port (printed as
-    /// `telemetry: http://…`). Default `"127.0.0.1:9100"`.
+    /// `telemetry: http://…`). Default `"127.0.0.1:7703"` (9100 is node_exporter's).
     pub listen: String,
     /// Host names (no port) accepted in a request's `Host` header besides
     /// the bound address (and `localhost` on loopback): the names scrapers
@@ -218,8 +238,9 @@ impl Default for TelemetryConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Most established connections in total (incoming and outgoing).
-    /// At least 1. Default 128.
+    /// Most established connections of non-reserved peers (incoming and
+    /// outgoing); reserved peers (see `[connections]`) are admitted beyond
+    /// it. At least 1. Default 128.
     pub max_connections: u32,
     /// Most established connections to one peer. At least 1. Default 2.
     pub max_connections_per_peer: u32,
@@ -229,6 +250,31 @@ pub struct LimitsConfig {
     /// Most peers remembered in the peerstore; beyond it the least valuable
     /// unbanned peer is forgotten. At least 1. Default 1024.
     pub max_peers: usize,
+}
+
+/// `[heartbeat]`: this node's heartbeats on `meta` and how it judges
+/// others' silence.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// Milliseconds between this node's heartbeats, 100 to 600000. Uptime
+    /// credit counts at most one heartbeat per genesis
+    /// `uptime.heartbeat_interval_ms`, so a shorter interval earns nothing
+    /// more. Default 10000.
+    pub interval_ms: u64,
+    /// A node not heard for this many intervals is reported offline (log
+    /// line, `tiernet_liveness_nodes{state="offline"}`, `GET /alerts`).
+    /// At least 1. Default 3.
+    pub offline_after: u32,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: DEFAULT_HEARTBEAT_INTERVAL_MS,
+            offline_after: DEFAULT_OFFLINE_AFTER,
+        }
+    }
 }
 
 /// `[snapshots]`: state snapshots that syncing peers and light clients fetch
@@ -273,7 +319,10 @@ impl Default for NodeConfig {
             bootstrap: Vec::new(),
             limits: LimitsConfig::default(),
             snapshots: SnapshotsConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
+            connections: crate::peer_manager::ConnectionsConfig::default(),
             log: DEFAULT_LOG.to_owned(),
+            log_format: crate::logging::LogFormat::Text,
         }
     }
 }
@@ -285,6 +334,7 @@ impl Default for ListenConfig {
             ws: vec![DEFAULT_WS_LISTEN.to_owned()],
             tls_ws: Vec::new(),
             webrtc: vec![DEFAULT_WEBRTC_LISTEN.to_owned()],
+            announce: Vec::new(),
         }
     }
 }
@@ -351,6 +401,16 @@ pub struct ValidConfig {
     pub idle_connection_timeout: Duration,
     /// `[snapshots]`.
     pub snapshots: crate::snapshots::SnapshotPolicy,
+    /// `heartbeat.interval_ms`.
+    pub heartbeat_interval: Duration,
+    /// `heartbeat.offline_after`.
+    pub offline_after: u32,
+    /// `listen.announce`.
+    pub announce: Vec<Multiaddr>,
+    /// `log_format`.
+    pub log_format: crate::logging::LogFormat,
+    /// `[connections]` (with `limits.max_connections`).
+    pub connections: crate::peer_manager::PeerManagerConfig,
     /// `log`.
     pub log: String,
 }
@@ -514,6 +574,20 @@ impl NodeConfig {
         let listen_ws = listen("ws", &self.listen.ws, ListenKind::Ws)?;
         let listen_tls_ws = listen("tls_ws", &self.listen.tls_ws, ListenKind::TlsWs)?;
         let listen_webrtc = listen("webrtc", &self.listen.webrtc, ListenKind::WebRtc)?;
+        let announce = self
+            .listen
+            .announce
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<Multiaddr>().map_err(|e| {
+                    invalid(
+                        format!("listen.announce[{i}]"),
+                        format!("{text:?} is not a multiaddr: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let tls = match (self.tls.cert_file.is_empty(), self.tls.key_file.is_empty()) {
             (true, true) => None,
             (false, false) => Some((PathBuf::from(&self.tls.cert_file), PathBuf::from(&self.tls.key_file))),
@@ -537,7 +611,7 @@ impl NodeConfig {
                 invalid(
                     "telemetry.listen".into(),
                     format!(
-                        "{:?} is not an ip:port ({e}); expected e.g. \"127.0.0.1:9100\", or \"\" to disable",
+                        "{:?} is not an ip:port ({e}); expected e.g. \"127.0.0.1:7703\", or \"\" to disable",
                         self.telemetry.listen
                     ),
                 )
@@ -640,7 +714,24 @@ impl NodeConfig {
                 ),
             )
         })?;
+        if !(100..=600_000).contains(&self.heartbeat.interval_ms) {
+            return Err(invalid(
+                "heartbeat.interval_ms".into(),
+                format!("{} is out of range; expected 100 to 600000", self.heartbeat.interval_ms),
+            ));
+        }
+        if self.heartbeat.offline_after == 0 {
+            return Err(invalid(
+                "heartbeat.offline_after".into(),
+                "is 0; expected at least 1".into(),
+            ));
+        }
+        let connections = self
+            .connections
+            .validate(self.limits.max_connections as usize)
+            .map_err(|e| invalid(format!("connections.{}", e.key), e.problem))?;
         Ok(ValidConfig {
+            connections,
             network_id,
             data_dir: self.data_dir.clone(),
             identity_file: optional_path(&self.identity_file),
@@ -649,6 +740,7 @@ impl NodeConfig {
             listen_ws,
             listen_tls_ws,
             listen_webrtc,
+            announce,
             tls,
             telemetry,
             max_peers: self.limits.max_peers,
@@ -665,7 +757,10 @@ impl NodeConfig {
             max_connections_per_peer: self.limits.max_connections_per_peer,
             idle_connection_timeout: Duration::from_secs(self.limits.idle_connection_timeout_secs),
             snapshots,
+            heartbeat_interval: Duration::from_millis(self.heartbeat.interval_ms),
+            offline_after: self.heartbeat.offline_after,
             log: self.log.clone(),
+            log_format: self.log_format,
         })
     }
 }
@@ -819,8 +914,13 @@ genesis_file = ""
 bootstrap = []
 
 # Log filter for stderr (a tracing EnvFilter directive), e.g. "debug" or
-# "info,libp2p_swarm=debug".
+# "info,libp2p_swarm=debug". The RUST_LOG environment variable, when set,
+# takes its place.
 log = "{DEFAULT_LOG}"
+
+# Log line format on stderr: "text", or "json" (one object per line with
+# timestamp_ms, level, target, spans and fields) for log shippers.
+log_format = "text"
 
 [listen]
 # TCP listen addresses: /ip4/<ip>/tcp/<port> or /ip6/<ip>/tcp/<port>.
@@ -833,6 +933,10 @@ tls_ws = []
 # WebRTC-direct for browsers: /ip4/<ip>/udp/<port>/webrtc-direct. The
 # certificate is kept in the store, so the /certhash survives restarts.
 webrtc = ["{DEFAULT_WEBRTC_LISTEN}"]
+# Addresses announced to peers besides the listen addresses: the public
+# address behind NAT or a port forward (needed for browser peers), e.g.
+# ["/ip4/203.0.113.7/tcp/7700", "/dns4/node.example.org/tcp/443/wss"].
+announce = []
 
 [tls]
 # PEM certificate chain and private key for listen.tls_ws.
@@ -865,7 +969,9 @@ allow = []
 block = []
 
 [limits]
-# Most established connections in total, incoming and outgoing (at least 1).
+# Most established connections, incoming and outgoing, of peers that are not
+# reserved (validators and [connections] reserved peers are admitted beyond it;
+# at least 1).
 max_connections = {DEFAULT_MAX_CONNECTIONS}
 # Most established connections to one peer (at least 1).
 max_connections_per_peer = {DEFAULT_MAX_CONNECTIONS_PER_PEER}
@@ -886,12 +992,42 @@ kept = {DEFAULT_SNAPSHOTS_KEPT}
 # State entries per chunk, 1 to {MAX_CHUNK_ENTRIES}. Larger states need larger
 # chunks: a snapshot has at most {MAX_SNAPSHOT_CHUNKS} chunks.
 chunk_entries = {DEFAULT_SNAPSHOT_CHUNK_ENTRIES}
+
+[heartbeat]
+# Milliseconds between this node's signed heartbeats on meta (height, head,
+# agent, peer count, measured round-trip times), 100 to 600000. Uptime credit
+# counts at most one heartbeat per genesis uptime.heartbeat_interval_ms.
+interval_ms = {DEFAULT_HEARTBEAT_INTERVAL_MS}
+# A node not heard for this many intervals is reported offline (a log line,
+# tiernet_liveness_nodes{{state="offline"}}, GET /alerts). At least 1.
+offline_after = {DEFAULT_OFFLINE_AFTER}
 "#
     );
+    document.push_str(&crate::peer_manager::config::default_section());
     if cfg!(feature = "testing") {
         document.push_str(TESTING_SECTION);
     }
     document
+}
+
+/// `docs/config.md`: every option with its default and meaning, generated
+/// from [`default_config_toml`] of a build without test switches (the
+/// document operators get). A test fails when the committed file drifts;
+/// `TIERNET_UPDATE_DOCS=1 cargo test -p tiernet-node config_doc` rewrites it.
+pub fn config_markdown() -> String {
+    let mut document = default_config_toml();
+    if let Some(at) = document.find(TESTING_SECTION) {
+        document.truncate(at);
+    }
+    format!(
+        "# tiernet-node configuration\n\n\
+         Generated from the config types (`tiernet_node::config::config_markdown`); a test \
+         fails when this file drifts from the code. `tiernet-node print-config` prints the same \
+         document. Every key is optional; flags (`tiernet-node --help`) and their environment \
+         variables override the file. `run` reads `--config`, else `<data_dir>/config.toml` \
+         when it exists.\n\n```toml\n{}```\n",
+        document
+    )
 }
 
 /// The `[testing]` section, commented out, in the default document of a
@@ -1141,5 +1277,19 @@ mod tests {
             let message = invalid(&format!("[telemetry]\nhosts = [\"ok.example\", {bad:?}]\n"));
             assert!(message.contains("telemetry.hosts[1]"), "{bad}: {message}");
         }
+    }
+
+    #[test]
+    fn config_doc_matches_the_config_types() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+        let expected = config_markdown();
+        if std::env::var_os("TIERNET_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &expected).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == expected,
+            "docs/config.md drifted from the config types; run TIERNET_UPDATE_DOCS=1 cargo test -p tiernet-node config_doc"
+        );
     }
 }

@@ -186,6 +186,8 @@ fn node_config(options: &DevnetOptions, index: usize, bootstrap: &[Multiaddr]) -
     config.telemetry.listen = format!("127.0.0.1:{}", p(3)?);
     // Snapshots every few seconds, so the demo and the tests see them soon.
     config.snapshots.interval_blocks = DEVNET_SNAPSHOT_INTERVAL_BLOCKS;
+    // One heartbeat per genesis heartbeat slot (short uptime windows).
+    config.heartbeat.interval_ms = crate::commands::SHORT_UPTIME.heartbeat_interval_ms;
     if forger {
         config.testing = Some(crate::config::TestingConfig {
             forge_sync: options.forger.clone().unwrap_or_default(),
@@ -207,6 +209,8 @@ fn ensure_genesis(options: &DevnetOptions) -> Result<(), DevnetError> {
         network_id: options.network_id.to_string(),
         power: crate::commands::DEFAULT_VALIDATOR_POWER,
         genesis_time_ms: None,
+        // Short uptime windows: tiers move in seconds on a devnet.
+        short_uptime: true,
     })?;
     Ok(())
 }

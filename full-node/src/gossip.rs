@@ -107,6 +107,10 @@ pub fn behaviour(
     let mut config = ConfigBuilder::default();
     config
         .heartbeat_interval(HEARTBEAT)
+        // The first heartbeat (which fills the meshes) half an interval after
+        // start, not GossipSub's default 5 s: a restarted node is back in
+        // its meshes within a few heartbeats (issue 16, tests/it/crash.rs).
+        .heartbeat_initial_delay(HEARTBEAT / 2)
         .validation_mode(ValidationMode::Strict)
         .validate_messages()
         .message_id_fn(|message| MessageId::from(message_id(&message.data).as_bytes().to_vec()))
@@ -136,6 +140,77 @@ pub fn behaviour(
     Ok(behaviour)
 }
 
+/// A mesh peer's deliveries count if they arrive this long after the
+/// first copy: on links across continents an honest peer's copy is often
+/// a few hundred ms behind the first.
+pub const MESH_DELIVERY_WINDOW: Duration = Duration::from_secs(2);
+
+/// A new mesh peer owes no deliveries for this long.
+pub const MESH_DELIVERY_ACTIVATION: Duration = Duration::from_secs(30);
+
+/// How fast a pruned peer's delivery deficit is forgotten (per second):
+/// half-life about 70 s, so a never-forwarding peer pruned with a full
+/// deficit stays below zero, and out of every mesh, for minutes.
+pub const MESH_FAILURE_DECAY: f64 = 0.99;
+
+/// P3: what a mesh peer owes in deliveries on one topic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeshDeliveryParams {
+    /// Penalty per squared deficit (0: P3 off).
+    pub weight: f64,
+    /// The decayed delivery count a mesh peer must keep up.
+    pub threshold: f64,
+    /// Decay of the count per second (a peer relaying `r` messages/s holds
+    /// about `r / (1 − decay)`).
+    pub decay: f64,
+    /// Largest count that is credited.
+    pub cap: f64,
+}
+
+/// P3 per topic. A peer that takes mesh slots and never forwards (the
+/// CVE-2022-47547 pattern) must end below zero, so it is pruned from every
+/// mesh and not grafted back while its deficit lasts.
+///
+/// - `votes`: every validator votes twice per height and rebroadcasts
+///   while a height stalls, and a mesh peer's copy counts up to
+///   [`MESH_DELIVERY_WINDOW`] after the first, so any honest peer keeps
+///   far above one message per ten seconds (threshold 1 at decay 0.9).
+///   One squared unit of deficit costs 10, more than an hour of P1 credit
+///   is worth on that topic.
+/// - `meta`: every node, leaves included, sends its own heartbeat every
+///   10 s, so the bar is one heartbeat in about 40 s (threshold 0.2 at
+///   decay 0.95); the penalty is small, it adds to the one on `votes`.
+/// - `blocks`: a proposal and finalized-block announcements every block
+///   time; same bar as `votes`. A light client with a single full-node
+///   peer has nobody to forward to and ends at −10 there: pruned from that
+///   node's mesh but far above the gossip threshold (−20), so it still
+///   gets every block through IHAVE/IWANT; with two peers it forwards
+///   what it verified and owes nothing.
+/// - `proofs`, `snapshots`: off. They can be quiet for minutes, and every
+///   honest mesh peer would owe deliveries nobody had to give.
+pub fn mesh_delivery_params(topic: Topic) -> MeshDeliveryParams {
+    match topic {
+        Topic::Votes | Topic::Blocks => MeshDeliveryParams {
+            weight: -10.0,
+            threshold: 1.0,
+            decay: 0.9,
+            cap: 50.0,
+        },
+        Topic::Meta => MeshDeliveryParams {
+            weight: -100.0,
+            threshold: 0.2,
+            decay: 0.95,
+            cap: 20.0,
+        },
+        Topic::Proofs | Topic::Snapshots => MeshDeliveryParams {
+            weight: 0.0,
+            threshold: 1.0,
+            decay: 0.5,
+            cap: 10.0,
+        },
+    }
+}
+
 /// Score parameters of one topic.
 fn topic_score(topic: Topic) -> TopicScoreParams {
     let (weight, invalid_weight) = match topic {
@@ -151,6 +226,7 @@ fn topic_score(topic: Topic) -> TopicScoreParams {
         // Observers may publish here; mistakes are cheaper but still count.
         Topic::Meta => (0.2, -20.0),
     };
+    let p3 = mesh_delivery_params(topic);
     TopicScoreParams {
         topic_weight: weight,
         // P1: a little credit for staying in the mesh, capped at an hour, so
@@ -162,16 +238,16 @@ fn topic_score(topic: Topic) -> TopicScoreParams {
         first_message_deliveries_weight: 1.0,
         first_message_deliveries_decay: 0.9,
         first_message_deliveries_cap: 100.0,
-        // P3: off. Delivery-rate expectations misfire on quiet topics
-        // (snapshots, proofs) and in small devnets; P2 and P4 do the work.
-        mesh_message_deliveries_weight: 0.0,
-        mesh_message_deliveries_decay: 0.5,
-        mesh_message_deliveries_cap: 10.0,
-        mesh_message_deliveries_threshold: 1.0,
-        mesh_message_deliveries_window: Duration::from_millis(10),
-        mesh_message_deliveries_activation: Duration::from_secs(30),
-        mesh_failure_penalty_weight: 0.0,
-        mesh_failure_penalty_decay: 0.5,
+        // P3 (mesh deliveries) and P3b (its memory after a prune): see
+        // [`mesh_delivery_params`].
+        mesh_message_deliveries_weight: p3.weight,
+        mesh_message_deliveries_decay: p3.decay,
+        mesh_message_deliveries_cap: p3.cap,
+        mesh_message_deliveries_threshold: p3.threshold,
+        mesh_message_deliveries_window: MESH_DELIVERY_WINDOW,
+        mesh_message_deliveries_activation: MESH_DELIVERY_ACTIVATION,
+        mesh_failure_penalty_weight: p3.weight,
+        mesh_failure_penalty_decay: MESH_FAILURE_DECAY,
         // P4: invalid messages (our Reject verdicts) cost quadratically.
         invalid_message_deliveries_weight: invalid_weight,
         invalid_message_deliveries_decay: 0.5,
@@ -240,6 +316,40 @@ mod tests {
             assert_eq!(topics.topic(&ident.hash()), Some(topic));
         }
         assert_eq!(topics.topic(&IdentTopic::new("/other/1").hash()), None);
+    }
+
+    #[test]
+    fn a_never_forwarding_mesh_peer_ends_below_zero_and_honest_peers_do_not() {
+        let topics = Topics::new(&NetworkId::new("devnet").unwrap());
+        let params = score_params(&topics);
+        let votes = &params.topics[&topics.ident(Topic::Votes).hash()];
+        let meta = &params.topics[&topics.ident(Topic::Meta).hash()];
+        // Never forwarding: the whole threshold is missing, squared, on both topics.
+        let penalty = votes.topic_weight
+            * votes.mesh_message_deliveries_weight
+            * votes.mesh_message_deliveries_threshold.powi(2)
+            + meta.topic_weight * meta.mesh_message_deliveries_weight * meta.mesh_message_deliveries_threshold.powi(2);
+        // What it can have earned by then: P1 on all five topics for two activation windows.
+        let window = 2.0 * MESH_DELIVERY_ACTIVATION.as_secs_f64();
+        let credit: f64 = params
+            .topics
+            .values()
+            .map(|t| t.topic_weight * t.time_in_mesh_weight * (window / t.time_in_mesh_quantum.as_secs_f64()))
+            .sum();
+        assert!(penalty + credit < 0.0, "penalty {penalty} credit {credit}");
+        // An honest leaf that only sends its own heartbeat every 10 s keeps
+        // its meta count above the bar: the lowest point of the decayed count.
+        let lowest = meta
+            .mesh_message_deliveries_decay
+            .powf(crate::node::HEARTBEAT_INTERVAL.as_secs_f64());
+        assert!(lowest > meta.mesh_message_deliveries_threshold, "{lowest}");
+        // P3 stays off where traffic can pause for minutes.
+        for topic in [Topic::Proofs, Topic::Snapshots] {
+            assert_eq!(
+                params.topics[&topics.ident(topic).hash()].mesh_message_deliveries_weight,
+                0.0
+            );
+        }
     }
 
     #[test]

@@ -143,10 +143,12 @@ mod tests {
             power: 1,
         });
         Genesis::from_file(GenesisFile {
+            stark_programs: Vec::new(),
             network_id: "devnet".into(),
             genesis_time_ms: 0,
             tiers: Default::default(),
             consensus: Default::default(),
+            uptime: Default::default(),
             identities: vec![identity],
         })
         .unwrap()

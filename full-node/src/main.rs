@@ -16,8 +16,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::PrintConfig => print_config(),
-        Command::Run => run(&cli),
+        Command::Run => run(&cli, None),
+        Command::Register { prover, epoch } => register(&cli, prover.as_deref(), *epoch),
         Command::Init => init(&cli),
+        Command::VerifyChain => verify_chain(&cli),
         Command::Devnet {
             validators,
             dir,
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
             network_id,
             power,
             genesis_time_ms,
+            short_uptime,
         } => {
             let network_id = network_id
                 .as_ref()
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
                 network_id,
                 power: *power,
                 genesis_time_ms: *genesis_time_ms,
+                short_uptime: *short_uptime,
             })
         }
     };
@@ -100,6 +104,12 @@ fn devnet(
     })
 }
 
+fn verify_chain(cli: &Cli) -> anyhow::Result<()> {
+    let config = cli.resolve_config()?;
+    let report = tiernet_node::verify_chain::verify_chain(&config)?;
+    print_stdout(&format!("verified: {} {}\n", report.height, report.root))
+}
+
 fn print_config() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(default_config_toml().as_bytes())
@@ -125,15 +135,24 @@ fn genesis(options: &commands::GenesisOptions) -> anyhow::Result<()> {
     print_stdout(&outcome.to_string())
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
+fn register(cli: &Cli, prover: Option<&std::path::Path>, epoch: Option<u64>) -> anyhow::Result<()> {
+    let config = cli.resolve_config()?;
+    let registration = tiernet_node::register::prepare(&config, prover, epoch)?;
+    run(cli, Some(registration))
+}
+
+fn run(cli: &Cli, registration: Option<tiernet_node::node::register_flow::PendingRegistration>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the Tokio runtime")?;
-    runtime.block_on(run_node(cli))
+    runtime.block_on(run_node(cli, registration))
 }
 
-async fn run_node(cli: &Cli) -> anyhow::Result<()> {
+async fn run_node(
+    cli: &Cli,
+    registration: Option<tiernet_node::node::register_flow::PendingRegistration>,
+) -> anyhow::Result<()> {
     // Install the handlers first, so that a signal that arrives while the
     // node starts still means a clean shutdown.
     let mut sigint = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
@@ -141,14 +160,16 @@ async fn run_node(cli: &Cli) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
 
     let config = cli.resolve_config()?;
-    let filter = EnvFilter::try_new(&config.log).with_context(|| format!("log filter {:?}", config.log))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // `--log` beats RUST_LOG, which beats the config file's `log`.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let rust_log = if cli.log.is_some() { None } else { rust_log };
+    let filter = tiernet_node::logging::filter(rust_log.as_deref(), &config.log)?;
+    tiernet_node::logging::init(config.log_format, filter, std::io::stderr().is_terminal());
 
-    let node = Node::new(config, Reporter::Stdout)?;
+    let mut node = Node::new(config, Reporter::Stdout)?;
+    if let Some(registration) = registration {
+        node.set_registration(registration);
+    }
     // SIGHUP: re-read the config file (with the same flags) and hand it to
     // the node, which applies the [peers] allow and block lists at once.
     let reloads = node.reload_sender();

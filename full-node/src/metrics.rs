@@ -12,6 +12,9 @@
 //! | `tiernet_chain_height` | — (last committed height) |
 //! | `tiernet_finality_ms` | — (start of the last height to its decision, ms) |
 //! | `tiernet_proofs_included_total` | — |
+//!
+//! Liveness, latency histograms, build info and sync state are in
+//! [`crate::ops_metrics`].
 
 use std::sync::atomic::AtomicU64;
 

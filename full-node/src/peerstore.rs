@@ -152,14 +152,19 @@ impl StoredPeer {
 /// Which record to evict to make room for `keep`, or `None` if there is no
 /// other record.
 ///
-/// The policy, so that good peers and running bans are kept:
+/// The policy, so that validators, good peers and running bans are kept:
 /// - `keep` (the peer being inserted) is never chosen;
-/// - among peers that are not banned at `now_ms`, the lowest
+/// - among peers that are not banned at `now_ms` and whose verified ZSI is
+///   not in `protected` (the validator set), the lowest
 ///   `(tier, score at now_ms, last_seen_ms)` is chosen: a low tier goes
 ///   first, then a poor local score, then the longest unseen;
 /// - a banned peer's record is kept while its ban runs, since evicting it
-///   would lift the ban; only if every other record is banned is one chosen:
-///   the one whose ban ends first.
+///   would lift the ban; only if every other unprotected record is banned
+///   is one chosen: the one whose ban ends first;
+/// - a validator's record goes last of all: otherwise strangers that get
+///   themselves banned under fresh identities would, once they fill the
+///   peerstore, push out the records a restarted node needs to find its
+///   validators again. Among validators the lowest key as above.
 ///
 /// Remaining ties are broken by PeerId, so the choice is deterministic.
 pub fn eviction_victim<'a>(
@@ -167,8 +172,9 @@ pub fn eviction_victim<'a>(
     now_ms: u64,
     params: &ReputationParams,
     keep: &PeerId,
+    protected: &HashSet<ZsiId>,
 ) -> Option<PeerId> {
-    lowest(records, now_ms, params, Some(keep))
+    lowest(records, now_ms, params, Some(keep), protected)
 }
 
 /// The policy of [`eviction_victim`], with `keep` optional (loading from
@@ -178,19 +184,32 @@ fn lowest<'a>(
     now_ms: u64,
     params: &ReputationParams,
     keep: Option<&PeerId>,
+    protected: &HashSet<ZsiId>,
 ) -> Option<PeerId> {
-    // (tier, score, last_seen, peer) of the lowest unbanned; (ban end, peer) of the earliest-ending ban.
+    // (tier, score, last_seen, peer) of the lowest unbanned; (ban end, peer)
+    // of the earliest-ending ban; the lowest validator.
     let mut unbanned: Option<(Tier, f64, u64, PeerId)> = None;
     let mut banned: Option<(u64, PeerId)> = None;
+    let mut validator: Option<(Tier, f64, u64, PeerId)> = None;
     for record in records.filter(|r| Some(&r.peer_id) != keep) {
+        let key = || {
+            (
+                record.tier,
+                record.reputation.score(now_ms, params),
+                record.last_seen_ms,
+                record.peer_id,
+            )
+        };
+        if record.zsi_id.is_some_and(|z| protected.contains(&z)) {
+            let key = key();
+            if validator.as_ref().is_none_or(|best| lower(&key, best)) {
+                validator = Some(key);
+            }
+            continue;
+        }
         match record.reputation.banned_until(now_ms) {
             None => {
-                let key = (
-                    record.tier,
-                    record.reputation.score(now_ms, params),
-                    record.last_seen_ms,
-                    record.peer_id,
-                );
+                let key = key();
                 if unbanned.as_ref().is_none_or(|best| lower(&key, best)) {
                     unbanned = Some(key);
                 }
@@ -203,7 +222,10 @@ fn lowest<'a>(
             }
         }
     }
-    unbanned.map(|(.., peer)| peer).or(banned.map(|(_, peer)| peer))
+    unbanned
+        .map(|(.., peer)| peer)
+        .or(banned.map(|(_, peer)| peer))
+        .or(validator.map(|(.., peer)| peer))
 }
 
 /// `a < b` for the eviction key of an unbanned peer.
@@ -221,6 +243,8 @@ pub struct Peerstore {
     store: Store,
     max_peers: usize,
     params: ReputationParams,
+    /// ZSIs whose records are evicted last (the validator set).
+    protected: HashSet<ZsiId>,
     records: HashMap<PeerId, PeerRecord>,
     /// Records changed since they were last written. A subset of `records`' keys.
     dirty: HashSet<PeerId>,
@@ -244,10 +268,23 @@ impl Peerstore {
     /// policy of [`eviction_victim`] at `now_ms` (no row is favoured) and
     /// deleted.
     pub fn open_at(store: Store, max_peers: usize, params: ReputationParams, now_ms: u64) -> Result<Self, StoreError> {
+        Self::open_protecting(store, max_peers, params, HashSet::new(), now_ms)
+    }
+
+    /// As [`Peerstore::open_at`], with the ZSIs whose records are evicted
+    /// last (see [`eviction_victim`]) already known for the load.
+    pub fn open_protecting(
+        store: Store,
+        max_peers: usize,
+        params: ReputationParams,
+        protected: HashSet<ZsiId>,
+        now_ms: u64,
+    ) -> Result<Self, StoreError> {
         let mut peerstore = Self {
             store,
             max_peers: max_peers.max(1),
             params,
+            protected,
             records: HashMap::new(),
             dirty: HashSet::new(),
             evicted: HashSet::new(),
@@ -302,7 +339,8 @@ impl Peerstore {
                 Ok(record) => {
                     self.records.insert(peer, record);
                     while self.records.len() > self.max_peers {
-                        let Some(victim) = lowest(self.records.values(), now_ms, &self.params, None) else {
+                        let Some(victim) = lowest(self.records.values(), now_ms, &self.params, None, &self.protected)
+                        else {
                             break;
                         };
                         self.records.remove(&victim);
@@ -333,6 +371,12 @@ impl Peerstore {
     /// The most records kept.
     pub fn max_peers(&self) -> usize {
         self.max_peers
+    }
+
+    /// Sets the ZSIs whose records are evicted last (the current validator
+    /// set, bounded by its size).
+    pub fn set_protected(&mut self, protected: HashSet<ZsiId>) {
+        self.protected = protected;
     }
 
     /// The reputation parameters scores are computed with.
@@ -593,7 +637,8 @@ impl Peerstore {
     /// Evicts records until there is room for one more (which is `keep`).
     fn make_room(&mut self, keep: &PeerId, now_ms: u64) {
         while self.records.len() >= self.max_peers {
-            let Some(victim) = eviction_victim(self.records.values(), now_ms, &self.params, keep) else {
+            let Some(victim) = eviction_victim(self.records.values(), now_ms, &self.params, keep, &self.protected)
+            else {
                 break;
             };
             self.records.remove(&victim);
@@ -694,7 +739,9 @@ mod tests {
         let old = record(Tier::TL0, -5.0, 10, 0);
         let good = record(Tier::TL3, -50.0, 0, 0);
         let all = [&keep, &low_tier, &low_score, &old, &good];
-        let victim = |records: &[&PeerRecord]| eviction_victim(records.iter().copied(), now, &params(), &keep.peer_id);
+        let victim = |records: &[&PeerRecord]| {
+            eviction_victim(records.iter().copied(), now, &params(), &keep.peer_id, &HashSet::new())
+        };
         assert_eq!(victim(&all), Some(old.peer_id));
         assert_eq!(victim(&[&keep, &low_tier, &low_score, &good]), Some(low_score.peer_id));
         assert_eq!(victim(&[&keep, &low_tier, &good]), Some(low_tier.peer_id));
@@ -711,7 +758,9 @@ mod tests {
         let banned_short = record(Tier::TL0, 0.0, 0, 2_000);
         let expired_ban = record(Tier::TL0, 0.0, 0, 999);
         let trusted = record(Tier::TL5, 50.0, 999, 0);
-        let victim = |records: &[&PeerRecord]| eviction_victim(records.iter().copied(), now, &params(), &keep.peer_id);
+        let victim = |records: &[&PeerRecord]| {
+            eviction_victim(records.iter().copied(), now, &params(), &keep.peer_id, &HashSet::new())
+        };
         // An unbanned peer goes before any banned one, even a trusted peer.
         assert_eq!(
             victim(&[&keep, &banned_long, &banned_short, &trusted]),
@@ -727,6 +776,44 @@ mod tests {
             victim(&[&keep, &banned_long, &banned_short]),
             Some(banned_short.peer_id)
         );
+    }
+
+    #[test]
+    fn banned_records_are_evicted_before_validators_records() {
+        let now = 1_000;
+        let keep = record(Tier::TL0, 0.0, 0, 0);
+        let mut validator = record(Tier::TL3, 0.0, 0, 0);
+        let zsi = ZsiId(tiernet_core::hash::Hash32([7; 32]));
+        validator.zsi_id = Some(zsi);
+        let banned = record(Tier::TL0, -200.0, 0, 50_000);
+        let stranger = record(Tier::TL0, 0.0, 0, 0);
+        let protected: HashSet<ZsiId> = [zsi].into();
+        let victim = |records: &[&PeerRecord]| {
+            eviction_victim(records.iter().copied(), now, &params(), &keep.peer_id, &protected)
+        };
+        assert_eq!(victim(&[&keep, &validator, &banned, &stranger]), Some(stranger.peer_id));
+        // The regression: a peerstore full of banned sybils pushed out the validator.
+        assert_eq!(victim(&[&keep, &validator, &banned]), Some(banned.peer_id));
+        assert_eq!(victim(&[&keep, &validator]), Some(validator.peer_id));
+    }
+
+    #[test]
+    fn a_flood_of_banned_identities_does_not_push_a_validator_out_of_the_peerstore() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let zsi = ZsiId(tiernet_core::hash::Hash32([9; 32]));
+        let mut peerstore = Peerstore::open_at(store, 8, params(), 0).unwrap();
+        peerstore.set_protected([zsi].into());
+        let validator = PeerId::random();
+        peerstore.set_identity(validator, Some(zsi), Tier::TL3, "v", 0).unwrap();
+        for _ in 0..20 {
+            peerstore.ban(PeerId::random(), u64::MAX / 2).unwrap();
+        }
+        assert!(
+            peerstore.get(&validator).is_some(),
+            "the validator's record was evicted"
+        );
+        assert_eq!(peerstore.len(), 8);
     }
 
     #[test]

@@ -184,6 +184,9 @@ impl SimpleHasher for TreeHasher {
 type Tree<'a, R> = JellyfishMerkleTree<'a, R, TreeHasher>;
 type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
+/// Every (key, value) of a state, as [`StateStore::entries`] returns it.
+pub type StateEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The persistent state tree. Cheap to clone (shares the store).
 #[derive(Clone, Debug)]
 pub struct StateStore {
@@ -432,6 +435,72 @@ impl StateStore {
             last_entry_proof,
             right_siblings: Vec::new(),
         })
+    }
+
+    /// Every entry of the state at `height` (key, value), in key-hash order:
+    /// what a restarting node loads its ledger from instead of replaying
+    /// every block (issue 16). Costs the size of the state, not of the chain.
+    pub fn entries(&self, height: u64) -> Result<StateEntries, StateStoreError> {
+        const OP: &str = "entries";
+        let txn = self.begin_read(OP)?;
+        self.require_height(&txn, height, OP)?;
+        let nodes = self.open_optional(&txn, STATE_NODES, NODES_TABLE, OP)?;
+        let values = self.open_optional(&txn, STATE_VALUES, VALUES_TABLE, OP)?;
+        let keys = self.open_optional(&txn, STATE_KEYS, KEYS_TABLE, OP)?;
+        let reader = Arc::new(Reader {
+            store: &self.store,
+            nodes: nodes.as_ref(),
+            values: values.as_ref(),
+            empty_base: None,
+        });
+        let leaves = Tree::new(&*reader)
+            .get_leaf_count(height)
+            .map_err(|e| self.tree_error(OP, height, e))?;
+        let mut entries = Vec::with_capacity(leaves);
+        if leaves == 0 {
+            return Ok(entries);
+        }
+        let iter = JellyfishMerkleIterator::new_by_index(Arc::clone(&reader), height, 0)
+            .map_err(|e| self.tree_error(OP, height, e))?;
+        for item in iter {
+            let (kh, value) = item.map_err(|e| self.tree_error(OP, height, e))?;
+            let key = match &keys {
+                Some(keys) => keys
+                    .get(&kh.0[..])
+                    .map_err(|e| self.store.error(OP, KEYS_TABLE, e))?
+                    .map(|k| k.value().to_vec()),
+                None => None,
+            };
+            let key = key.ok_or_else(|| self.corrupt(KEYS_TABLE, format!("no key for key hash {:?}", kh)))?;
+            entries.push((key, value));
+        }
+        Ok(entries)
+    }
+
+    /// The heights at which `key` was written, up to `to_height`, ascending
+    /// (at most `limit`, the latest ones): one range scan of its value rows,
+    /// no tree walk. The ledger writes the validator set only when it
+    /// changes, so for that key these are the set-change heights.
+    pub fn written_at(&self, key: &[u8], to_height: u64, limit: usize) -> Result<Vec<u64>, StateStoreError> {
+        const OP: &str = "written_at";
+        let txn = self.begin_read(OP)?;
+        let Some(values) = self.open_optional(&txn, STATE_VALUES, VALUES_TABLE, OP)? else {
+            return Ok(Vec::new());
+        };
+        let kh = KeyHash(key_hash(key).0);
+        let (lo, hi) = (value_key(&kh, 0), value_key(&kh, to_height));
+        let mut heights = Vec::new();
+        let range = values
+            .range(&lo[..]..=&hi[..])
+            .map_err(|e| self.store.error(OP, VALUES_TABLE, e))?;
+        for entry in range.rev().take(limit) {
+            let (k, _) = entry.map_err(|e| self.store.error(OP, VALUES_TABLE, e))?;
+            let tail = k.value().get(32..).and_then(|t| <[u8; 8]>::try_from(t).ok());
+            let height = tail.ok_or_else(|| self.corrupt(VALUES_TABLE, "a value row key is not 40 bytes".into()))?;
+            heights.push(u64::from_be_bytes(height));
+        }
+        heights.reverse();
+        Ok(heights)
     }
 
     // ─────────────────────────── helpers ───────────────────────────

@@ -8,6 +8,7 @@
 //! | `State { key, height }` | the value (or its absence) with its proof and the signed header whose `state_root` it is proven against (0 = latest) |
 //! | `SnapshotManifest { height }` | the manifest of a kept snapshot (0 = latest) |
 //! | `SnapshotChunk { height, index }` | one chunk of a kept snapshot, with its range proof |
+//! | `Peers {}` | up to [`MAX_PEERS_PER_RESPONSE`] dialable addresses of other connected peers ([`peer_addrs`]) |
 //!
 //! Every error is a [`proto::SyncError`] whose message says what was wrong
 //! (which height is missing and which are available, which limit was hit).
@@ -32,8 +33,10 @@
 // The helpers' error is the response to send back, built once per request.
 #![allow(clippy::result_large_err)]
 
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use prost::Message;
-use tiernet_core::wire::limits::MAX_SYNC_RESPONSE;
+use tiernet_core::wire::limits::{MAX_PEER_ADDR_LEN, MAX_PEERS_PER_RESPONSE, MAX_SYNC_RESPONSE};
 use tiernet_core::wire::proto::{self, sync_request, sync_response};
 
 use crate::block_store::BlockStore;
@@ -56,6 +59,51 @@ pub struct SyncServer<'a> {
     /// Test-only: which answers to forge (ignored without the cargo feature
     /// `testing`).
     pub forge: Forgeries,
+    /// What a `Peers` request is answered with (see [`peer_addrs`]).
+    pub peers: &'a [String],
+}
+
+/// The answer to a `Peers` request from `requester`: dialable addresses of
+/// the other peers in `known`, each checked (parses, is not a relay
+/// circuit, names no other peer in `/p2p`, at most [`MAX_PEER_ADDR_LEN`]
+/// bytes) and ending in `/p2p/<peer>`; at most [`MAX_PEERS_PER_RESPONSE`],
+/// at most 4 per peer, in the order given.
+pub fn peer_addrs<'a>(known: impl IntoIterator<Item = (PeerId, &'a [Multiaddr])>, requester: &PeerId) -> Vec<String> {
+    let mut out = Vec::new();
+    for (peer, addrs) in known {
+        if peer == *requester {
+            continue;
+        }
+        let mut taken = 0;
+        for addr in addrs {
+            if out.len() >= MAX_PEERS_PER_RESPONSE {
+                return out;
+            }
+            if taken >= 4 {
+                break;
+            }
+            let mut checked = Multiaddr::empty();
+            let mut ok = true;
+            for protocol in addr.iter() {
+                match protocol {
+                    Protocol::P2pCircuit => ok = false,
+                    Protocol::P2p(id) if id != peer => ok = false,
+                    Protocol::P2p(_) => {}
+                    other => checked.push(other),
+                }
+            }
+            if !ok || checked.is_empty() {
+                continue;
+            }
+            checked.push(Protocol::P2p(peer));
+            let text = checked.to_string();
+            if text.len() <= MAX_PEER_ADDR_LEN && !out.contains(&text) {
+                out.push(text);
+                taken += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Which sync answers a test-only dishonest node forges (only a build with
@@ -136,6 +184,14 @@ impl SyncServer<'_> {
             Some(sync_request::Kind::State(r)) => self.state(r.key, r.height),
             Some(sync_request::Kind::SnapshotManifest(r)) => self.manifest(r.height),
             Some(sync_request::Kind::SnapshotChunk(r)) => self.chunk(r.height, r.index),
+            // Needs the mempool and gossip: the node loop answers it.
+            Some(sync_request::Kind::SubmitProof(_)) => error(
+                proto::SyncErrorCode::BadRequest,
+                "submit_proof is answered by the node, not the store",
+            ),
+            Some(sync_request::Kind::Peers(_)) => respond(sync_response::Kind::Peers(proto::PeersResponse {
+                addrs: self.peers.iter().take(MAX_PEERS_PER_RESPONSE).cloned().collect(),
+            })),
         };
         #[cfg(feature = "testing")]
         let response = forge(self.forge, response);
@@ -384,6 +440,36 @@ fn forge(forge: Forgeries, mut response: proto::SyncResponse) -> proto::SyncResp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_addresses_are_checked_bounded_and_never_the_requester() {
+        let (a, b, me, other) = (PeerId::random(), PeerId::random(), PeerId::random(), PeerId::random());
+        let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let with_a: Multiaddr = format!("/ip4/127.0.0.1/tcp/4002/p2p/{a}").parse().unwrap();
+        let foreign: Multiaddr = format!("/ip4/127.0.0.1/tcp/4003/p2p/{other}").parse().unwrap();
+        let relay: Multiaddr = format!("/ip4/127.0.0.1/tcp/4004/p2p/{other}/p2p-circuit")
+            .parse()
+            .unwrap();
+        let known_a = [tcp.clone(), with_a, foreign, relay];
+        let known_me = [tcp.clone()];
+        let many: Vec<Multiaddr> = (0..100u16)
+            .map(|i| format!("/ip4/127.0.0.1/tcp/{}", 5000 + i).parse().unwrap())
+            .collect();
+        let addrs = peer_addrs([(a, &known_a[..]), (me, &known_me[..]), (b, &many[..])], &me);
+        assert_eq!(addrs[0], format!("/ip4/127.0.0.1/tcp/4001/p2p/{a}"));
+        assert_eq!(addrs[1], format!("/ip4/127.0.0.1/tcp/4002/p2p/{a}"));
+        assert!(addrs.iter().all(|x| !x.contains(&me.to_string())), "{addrs:?}");
+        assert!(addrs.iter().all(|x| !x.contains(&other.to_string())), "{addrs:?}");
+        assert_eq!(
+            addrs.iter().filter(|x| x.ends_with(&b.to_string())).count(),
+            4,
+            "at most 4 per peer"
+        );
+        // Never more than the cap, whatever is known.
+        let peers: Vec<(PeerId, Vec<Multiaddr>)> = (0..50).map(|_| (PeerId::random(), many.clone())).collect();
+        let addrs = peer_addrs(peers.iter().map(|(p, a)| (*p, &a[..])), &me);
+        assert_eq!(addrs.len(), MAX_PEERS_PER_RESPONSE);
+    }
 
     #[cfg(feature = "testing")]
     #[test]

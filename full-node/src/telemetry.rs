@@ -5,7 +5,9 @@
 //! |---|---|
 //! | `GET /metrics` | the Prometheus registry in the OpenMetrics text format |
 //! | `GET /peers` | JSON array of [`PeerView`] |
-//! | `GET /status` | JSON [`StatusView`] |
+//! | `GET /status` | JSON [`StatusView`] (height, version, syncing, peers) |
+//! | `GET /liveness` | JSON array of [`NodeLiveness`]: every node heard on `meta` (height, head, agent, peer count, measured RTTs) |
+//! | `GET /alerts` | JSON [`AlertsView`]: the nodes reported offline, and those falling behind |
 //! | anything else | `404 Not Found` with a short text (`405` for another method on a known path) |
 //!
 //! The node's event loop owns the peer state; the handlers ask it over a
@@ -16,7 +18,7 @@
 //!
 //! ## Only requests addressed to this server (DNS rebinding)
 //!
-//! A web page can make a browser send requests to `127.0.0.1:9100` by
+//! A web page can make a browser send requests to `127.0.0.1:7703` by
 //! pointing a name of its own at that address ("DNS rebinding"); the
 //! browser then sends that name in `Host`. Every request is therefore
 //! checked against [`HostPolicy`] before it reaches a handler: its `Host`
@@ -98,6 +100,32 @@ pub struct StatusView {
     pub listen_addrs: Vec<String>,
     /// Number of peers with an open connection.
     pub connected_peers: usize,
+    /// Last committed height (0 without a chain).
+    #[serde(default)]
+    pub height: u64,
+    /// The agent version (`tiernet-node/<version>`).
+    #[serde(default)]
+    pub version: String,
+    /// Whether the node is catching up to heights it saw announced.
+    #[serde(default)]
+    pub syncing: bool,
+}
+
+pub use crate::liveness::NodeLiveness;
+
+/// What `GET /alerts` shows.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct AlertsView {
+    /// Heartbeat intervals of silence after which a node is offline.
+    pub offline_after_heartbeats: u32,
+    /// The heartbeat interval, ms.
+    pub heartbeat_interval_ms: u64,
+    /// The nodes reported offline.
+    pub offline: Vec<NodeLiveness>,
+    /// Online nodes more than [`crate::node::BEHIND_ALERT_BLOCKS`] below the
+    /// highest height heard (falling behind).
+    #[serde(default)]
+    pub behind: Vec<NodeLiveness>,
 }
 
 /// The chain as `/chain` shows it.
@@ -181,6 +209,10 @@ pub enum TelemetryQuery {
     Peers(oneshot::Sender<Vec<PeerView>>),
     /// The node's own status.
     Status(oneshot::Sender<StatusView>),
+    /// The liveness table.
+    Liveness(oneshot::Sender<Vec<NodeLiveness>>),
+    /// The offline nodes.
+    Alerts(oneshot::Sender<AlertsView>),
     /// Test API: publish a sample message on a topic (or the given bytes);
     /// answers the message id.
     #[cfg(feature = "testing")]
@@ -200,6 +232,9 @@ pub enum TelemetryQuery {
         /// The answer.
         reply: oneshot::Sender<Result<String, String>>,
     },
+    /// Test API: GossipSub scores and meshes (the network simulator).
+    #[cfg(feature = "testing")]
+    Gossip(oneshot::Sender<crate::node::probe::GossipView>),
     /// Test API: the gossip messages accepted recently.
     #[cfg(feature = "testing")]
     Received(oneshot::Sender<Vec<ReceivedView>>),
@@ -454,6 +489,8 @@ fn router(state: AppState, testing: bool) -> Router {
         .route("/metrics", get(metrics))
         .route("/peers", get(peers))
         .route("/status", get(status))
+        .route("/liveness", get(liveness))
+        .route("/alerts", get(alerts))
         .route("/chain", get(chain))
         .route("/chain/block/{height}", get(block));
     #[cfg(feature = "testing")]
@@ -647,6 +684,20 @@ async fn status(State(state): State<AppState>) -> Response {
     }
 }
 
+async fn liveness(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "liveness", TelemetryQuery::Liveness).await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn alerts(State(state): State<AppState>) -> Response {
+    match ask(&state.queries, "alerts", TelemetryQuery::Alerts).await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(response) => response,
+    }
+}
+
 async fn not_found(uri: Uri) -> Response {
     let path: String = uri.path().chars().take(200).collect();
     (
@@ -716,6 +767,9 @@ mod tests {
             zsi_id: None,
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/7700".into()],
             connected_peers: 1,
+            height: 7,
+            version: "tiernet-node/0.1.0".into(),
+            syncing: false,
         }
     }
 
@@ -775,6 +829,12 @@ mod tests {
                     TelemetryQuery::Status(tx) => {
                         let _ = tx.send(sample_status());
                     }
+                    TelemetryQuery::Liveness(tx) => {
+                        let _ = tx.send(vec![]);
+                    }
+                    TelemetryQuery::Alerts(tx) => {
+                        let _ = tx.send(AlertsView::default());
+                    }
                     #[cfg(feature = "testing")]
                     TelemetryQuery::Publish { topic, reply, .. } => {
                         let _ = reply.send(Ok(format!("published on {topic}")));
@@ -786,6 +846,10 @@ mod tests {
                     #[cfg(feature = "testing")]
                     TelemetryQuery::Received(reply) => {
                         let _ = reply.send(vec![]);
+                    }
+                    #[cfg(feature = "testing")]
+                    TelemetryQuery::Gossip(reply) => {
+                        let _ = reply.send(Default::default());
                     }
                     TelemetryQuery::Chain(reply) => {
                         let _ = reply.send(None);

@@ -145,6 +145,7 @@ fn observer_heartbeat(network: &NetworkId, sequence: u64, now_ms: u64) -> proto:
         sequence,
         agent: crate::behaviour::agent_version(),
         signature: vec![],
+        ..Default::default()
     }
 }
 

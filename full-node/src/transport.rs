@@ -92,6 +92,25 @@ pub fn build(key: &Keypair, options: TransportOptions) -> Result<Boxed<(PeerId, 
     })
 }
 
+/// Upgrades a byte-stream transport with the node's stack, Noise XX then
+/// Yamux, for transports of the caller's (the network simulator's links
+/// with latency): they authenticate and multiplex exactly like TCP.
+pub fn secure_stream<T>(raw: T, key: &Keypair) -> Result<Boxed<(PeerId, StreamMuxerBox)>, TransportError>
+where
+    T: Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Unpin + Send + 'static,
+    T::Dial: Send + 'static,
+    T::ListenerUpgrade: Send + 'static,
+    T::Error: Send + Sync + 'static,
+{
+    Ok(raw
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(key).map_err(TransportError::Noise)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
 /// Reads a PEM certificate chain and private key for secure WebSocket.
 pub fn load_websocket_tls(cert_file: &Path, key_file: &Path) -> Result<websocket::tls::Config, TransportError> {
     let tls_error = |what, path: &Path, reason: String| TransportError::Tls {

@@ -158,10 +158,12 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         })
         .collect();
     let genesis = Genesis::from_file(GenesisFile {
+        stark_programs: Vec::new(),
         network_id: "devnet".into(),
         genesis_time_ms: NOW_MS - 1_000_000,
         tiers: TiersFile::default(),
         consensus: ConsensusParams::default(),
+        uptime: Default::default(),
         identities,
     })
     .expect("fixture genesis");
@@ -322,6 +324,7 @@ pub fn run(data: &[u8]) {
         validators: &w.set,
         policy: &w.policy,
         head_height: u64::from(flags >> 4),
+        head_hash: None,
         windows: Windows::default(),
         now_ms,
         max_clock_skew_ms: SKEW_MS,
@@ -607,6 +610,7 @@ pub fn seeds() -> Vec<Seed> {
         time_ms: NOW_MS,
         sequence,
         agent: "tiernet-node/0.1.0".into(),
+        ..Default::default()
     };
     let claim = proto::UptimeClaim {
         network_id: net.clone(),

@@ -109,6 +109,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         identities.push(GenesisIdentity::new(name, &k.public(), ReputationFile::default()));
     }
     let genesis = Genesis::from_file(GenesisFile {
+        stark_programs: Vec::new(),
         network_id: "devnet".into(),
         genesis_time_ms: GENESIS_MS,
         tiers: TiersFile::default(),
@@ -116,6 +117,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             block_time_ms: BLOCK_TIME_MS,
             ..ConsensusParams::default()
         },
+        uptime: Default::default(),
         identities,
     })
     .expect("fixture genesis");

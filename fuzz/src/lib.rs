@@ -14,6 +14,8 @@
 //! | `gossip_validate` | `gossip::validate` over arbitrary topic, bytes, registry state and clock ([`gossip`]) | an accepted message's author, tier and rights agree with the registry and the publish table; a heartbeat is accepted once |
 //! | `snapshot_chunk` | `verify_snapshot_manifest` / `verify_snapshot_chunk` on arbitrary manifests and chunks over a real state tree | every proven entry is in the state; a completed snapshot has all of it |
 //! | `ledger_apply` | `Ledger::apply` on arbitrary blocks over a small genesis ledger | a block that applies leads to the next height with the root its header names |
+//! | `stwo_decode` | the `stwo/v1` proof decoder ([`stark`]) | what decodes is within the cap and re-encodes to the same bytes |
+//! | `stwo_verify` | the `stwo/v1` verifier entry point `verify_posw` ([`stark`]) | only the fixture proof verifies; nothing panics |
 //! | `light_sync` | `tiernet_light::sync::LightSync` fed arbitrary responses and blocks between honest ones | the head only moves forward and only to the real chain's headers; honest input still verifies |
 //!
 //! ## Inputs
@@ -44,6 +46,7 @@ pub mod hello;
 pub mod ledger;
 pub mod light;
 pub mod snapshot;
+pub mod stark;
 pub mod wire;
 
 use std::path::PathBuf;

@@ -11,6 +11,13 @@ use futures::future::{Either, select};
 
 pub use web_time::Instant;
 
+/// The local wall clock, ms since the Unix epoch (0 if it is before it).
+pub fn now_ms() -> u64 {
+    web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Runs `task` in the background (tokio natively: call from inside a
 /// runtime).
 #[cfg(not(target_arch = "wasm32"))]

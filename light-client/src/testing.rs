@@ -98,6 +98,22 @@ impl TestChain {
 
     /// Adds a block signed by every validator; returns it.
     pub fn extend(&mut self) -> &proto::FinalizedBlock {
+        let height = self.height() + 1;
+        self.extend_with_root(Hash32([height as u8; 32]))
+    }
+
+    /// The same chain up to `height - 1`, then another block at `height`
+    /// (another state root), signed by the same validators: a fork, as
+    /// only a third of dishonest validators plus equivocation can make.
+    pub fn forked_at(&self, height: u64) -> TestChain {
+        let mut fork = self.clone();
+        fork.blocks.truncate(height.saturating_sub(1) as usize);
+        fork.extend_with_root(Hash32([0xEE; 32]));
+        fork
+    }
+
+    /// Adds a block with `state_root`, signed by every validator.
+    fn extend_with_root(&mut self, state_root: Hash32) -> &proto::FinalizedBlock {
         let last = self
             .blocks
             .last()
@@ -116,7 +132,7 @@ impl TestChain {
                 proposer: self.keys[(height % self.keys.len() as u64) as usize].0,
                 current: &self.set,
                 next: &self.set,
-                state_root: Hash32([height as u8; 32]),
+                state_root,
             }
             .block(Vec::new(), Vec::new()),
             "block",

@@ -6,6 +6,14 @@
 //! The client joins as TL0: it sends no handshake Hello (full nodes treat
 //! such a peer as TL0), publishes nothing, and only subscribes to `blocks`
 //! and asks sync questions.
+//!
+//! GossipSub runs with validation on (`validate_messages`): nothing is
+//! forwarded until the client says so ([`Transport::report_gossip`]), and
+//! the client accepts only blocks it verified. Bytes that do not decode are
+//! rejected here and reported ([`TransportEvent::Garbage`]) so the client
+//! blames the peer; other kinds (proposals, which a light client cannot
+//! judge) are ignored. Events are never dropped: a full event channel makes
+//! the swarm task wait (the client's loop never waits, so it drains it).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +21,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+pub use libp2p::gossipsub::MessageId;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Swarm, noise, yamux};
@@ -33,6 +42,8 @@ pub const CHANNEL_CAPACITY: usize = 256;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// How long a connection with nothing in flight stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most peers remembered as disconnected for good.
+pub const MAX_BANNED: usize = 1024;
 
 /// A transport failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,12 +98,31 @@ pub enum TransportEvent {
         /// Why.
         reason: String,
     },
-    /// A finalized block arrived on `blocks` (not verified yet).
+    /// A finalized block arrived on `blocks` (not verified yet) from a
+    /// transport that does not validate gossip.
     Block {
         /// The peer that forwarded it.
         from: PeerId,
         /// The block and its commit.
         block: Box<proto::FinalizedBlock>,
+    },
+    /// A finalized block arrived on `blocks`, held by GossipSub until the
+    /// client reports a verdict ([`Transport::report_gossip`] with `id`).
+    Gossip {
+        /// The peer that forwarded it (the propagation source).
+        from: PeerId,
+        /// GossipSub's id of the message.
+        id: MessageId,
+        /// The block and its commit.
+        block: Box<proto::FinalizedBlock>,
+    },
+    /// `from` forwarded bytes on `blocks` that are invalid for everyone
+    /// (they do not decode); GossipSub rejected them already.
+    Garbage {
+        /// The propagation source.
+        from: PeerId,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -108,7 +138,23 @@ pub trait Transport: Send + Sync + 'static {
     fn events(&mut self) -> Option<BoxStream<'static, TransportEvent>>;
     /// Drops every connection to `peer` and does not dial it again.
     fn disconnect(&self, peer: PeerId);
+    /// This client's own PeerId on the network, when it has one.
+    fn local_peer_id(&self) -> Option<PeerId> {
+        None
+    }
+    /// Dials `address` (multiaddr with `/p2p/<peer id>`); the outcome comes
+    /// as an event. The default does nothing (fixed peers).
+    fn dial(&self, address: Multiaddr) {
+        let _ = address;
+    }
+    /// The client's verdict on a [`TransportEvent::Gossip`] message: only
+    /// `Accept` forwards it. The default does nothing.
+    fn report_gossip(&self, id: MessageId, from: PeerId, verdict: GossipVerdict) {
+        let _ = (id, from, verdict);
+    }
 }
+
+pub use crate::sync::GossipVerdict;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -123,10 +169,13 @@ enum Command {
         reply: oneshot::Sender<Result<proto::SyncResponse, TransportError>>,
     },
     Disconnect(PeerId),
+    Dial(Multiaddr),
+    Report(MessageId, PeerId, GossipVerdict),
 }
 
 /// The native transport: a libp2p swarm on a tokio task.
 pub struct Libp2pTransport {
+    local: PeerId,
     commands: mpsc::Sender<Command>,
     events: Option<mpsc::Receiver<TransportEvent>>,
 }
@@ -170,8 +219,10 @@ impl Libp2pTransport {
         }
         let (commands, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (event_tx, events) = mpsc::channel(CHANNEL_CAPACITY);
+        let local = *swarm.local_peer_id();
         crate::rt::spawn(run(swarm, command_rx, event_tx));
         Ok(Self {
+            local,
             commands,
             events: Some(events),
         })
@@ -181,6 +232,8 @@ impl Libp2pTransport {
 fn behaviour(key: &libp2p::identity::Keypair) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Strict)
+        // Nothing is forwarded before the client's verdict (report_gossip).
+        .validate_messages()
         .message_id_fn(|m| MessageId::from(message_id(&m.data).as_bytes().to_vec()))
         .max_transmit_size(<proto::BlocksMessage as tiernet_core::wire::WireMessage>::MAX_SIZE + 4096)
         .build()?;
@@ -196,7 +249,8 @@ fn setup_error(error: impl std::fmt::Display) -> TransportError {
     TransportError::Setup(error.to_string())
 }
 
-/// The native swarm: TCP, Noise, Yamux on tokio.
+/// The native swarm: TCP (with `/dns4`, `/dns6` and `/dns` names resolved
+/// by the system resolver), Noise, Yamux on tokio.
 #[cfg(not(target_arch = "wasm32"))]
 fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
@@ -206,6 +260,8 @@ fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
             noise::Config::new,
             yamux::Config::default,
         )
+        .map_err(setup_error)?
+        .with_dns()
         .map_err(setup_error)?
         .with_behaviour(behaviour)
         .map_err(setup_error)?
@@ -264,6 +320,18 @@ impl Transport for Libp2pTransport {
     fn disconnect(&self, peer: PeerId) {
         let _ = self.commands.try_send(Command::Disconnect(peer));
     }
+
+    fn local_peer_id(&self) -> Option<PeerId> {
+        Some(self.local)
+    }
+
+    fn dial(&self, address: Multiaddr) {
+        let _ = self.commands.try_send(Command::Dial(address));
+    }
+
+    fn report_gossip(&self, id: MessageId, from: PeerId, verdict: GossipVerdict) {
+        let _ = self.commands.try_send(Command::Report(id, from, verdict));
+    }
 }
 
 type Pending = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<proto::SyncResponse, TransportError>>)>;
@@ -299,8 +367,41 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
                 continue;
             }
             Wake::Command(Some(Command::Disconnect(peer))) => {
-                banned.insert(peer);
+                if banned.len() < MAX_BANNED {
+                    banned.insert(peer);
+                }
                 let _ = swarm.disconnect_peer_id(peer);
+                continue;
+            }
+            Wake::Command(Some(Command::Dial(address))) => {
+                let peer = address.iter().find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                    _ => None,
+                });
+                if peer.is_some_and(|p| banned.contains(&p) || swarm.is_connected(&p)) {
+                    continue;
+                }
+                if let Err(error) = swarm.dial(address) {
+                    let out = TransportEvent::DialFailed {
+                        peer,
+                        reason: error.to_string(),
+                    };
+                    if events.send(out).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Wake::Command(Some(Command::Report(id, from, verdict))) => {
+                let acceptance = match verdict {
+                    GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &from, acceptance);
                 continue;
             }
             Wake::Swarm(event) => *event,
@@ -356,25 +457,46 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
-            })) => decode::<proto::BlocksMessage>(&message.data)
-                .ok()
-                .and_then(|m| match m.kind {
-                    Some(blocks_message::Kind::Finalized(block)) if !banned.contains(&propagation_source) => {
-                        Some(TransportEvent::Block {
+            })) => {
+                let gossip = &mut swarm.behaviour_mut().gossipsub;
+                let mut verdict = |acceptance| {
+                    gossip.report_message_validation_result(&message_id, &propagation_source, acceptance);
+                };
+                match decode::<proto::BlocksMessage>(&message.data) {
+                    _ if banned.contains(&propagation_source) => {
+                        verdict(gossipsub::MessageAcceptance::Ignore);
+                        None
+                    }
+                    Err(error) => {
+                        // Invalid for everyone: rejected, and the client blames the peer.
+                        verdict(gossipsub::MessageAcceptance::Reject);
+                        Some(TransportEvent::Garbage {
                             from: propagation_source,
-                            block: Box::new(block),
+                            reason: format!("undecodable message on blocks: {error}"),
                         })
                     }
-                    _ => None,
-                }),
+                    Ok(proto::BlocksMessage {
+                        kind: Some(blocks_message::Kind::Finalized(block)),
+                    }) => Some(TransportEvent::Gossip {
+                        from: propagation_source,
+                        id: message_id,
+                        block: Box::new(block),
+                    }),
+                    // Proposals and the like: a light client cannot judge them.
+                    Ok(_) => {
+                        verdict(gossipsub::MessageAcceptance::Ignore);
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         if let Some(out) = out {
-            // A full event queue drops the event (the client re-syncs from
-            // chain proofs); it never blocks the swarm.
-            if events.try_send(out).is_err() && events.is_closed() {
+            // Never dropped: a full queue makes this task wait for the
+            // client's loop, which never waits itself.
+            if events.send(out).await.is_err() {
                 return;
             }
         }

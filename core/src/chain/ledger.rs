@@ -20,8 +20,9 @@
 //! |---|---|
 //! | [`identity_key`]`(zsi_id)` | prost encoding of `IdentityRecord { zsi_id, identity_key, vrf_key, reputation }` (reputation always present) |
 //! | [`validators_key`]`()` | prost encoding of the `ValidatorSet` that signs the *next* block (canonical order) |
-//! | [`params_key`]`()` | [`encode_params`]: 11 big-endian `u64`s, 88 bytes (format version, tier thresholds, consensus params) |
+//! | [`params_key`]`()` | [`encode_params`]: 16 big-endian `u64`s, 128 bytes (format version, tier thresholds, consensus params, uptime params) |
 //! | [`proof_key`]`(content_id)` | the height of the block that included the proof, 8 bytes big-endian |
+//! | [`uptime_key`]`(zsi_id)` | `to_height` of the subject's last credited uptime window, 8 bytes big-endian |
 //!
 //! The state is kept in a [`MemoryTree`] that each block updates only at
 //! the keys it writes ([`Ledger::last_writes`] lists them, for the node's
@@ -39,6 +40,7 @@
 //! | height | `header.height == height() + 1`; `prev_hash`, `validators_hash` and network match this ledger (cheap re-checks, so a block cannot be applied to the wrong state) |
 //! | `last_commit` | absent at height 1; at every later height present, for the previous header (height, round ≥ its round, header hash) and signed by more than 2/3 of the set that signed it ([`verify_commit`](crate::chain::verify_commit)). Too little power is [`LedgerError::LastCommitInsufficientPower`], anything else [`LedgerError::InvalidLastCommit`] |
 //! | proofs | each structurally valid, not twice in the block, not already on chain, and accepted by the [`VerifierRegistry`] with a [`ProofContext`] at the *block's* height over the state *before* the block |
+//! | uptime windows | an uptime credit's window starts above the subject's last credited window end (chain state, then earlier proofs of the same block): uptime is credited once per window ([`LedgerError::UptimeWindowCredited`]) |
 //! | events | exactly: one event per proof with an effect ([`crate::proof::ProofEffect::reputation_event`]), in proof order; then [`participation_events`] of `last_commit` (signers, `zsi_id` ascending); then zero or more slash events |
 //! | slash events | the evidence passes [`verify_evidence`] against the current set (the one signing this block) or, failing that, the set that signed the previous block; the event names the culprit; the culprit is not slashed yet and not slashed twice in the block |
 //! | next validators | the current set minus the culprits slashed in this block; `header.next_validators_hash` and `block.next_validators` (present only when the set changes) must say so |
@@ -77,12 +79,12 @@ use prost::Message;
 use crate::chain::block::{BlockBuilder, BlockError, Parent, verify_header_commit};
 use crate::chain::quorum::{CertificateError, QuorumSummary, ValidatorSet, ValidatorSetError, verify_evidence};
 use crate::chain::reputation_rules::{apply_event, participation_events, slash_event};
-use crate::genesis::{ConsensusParams, Genesis};
+use crate::genesis::{ConsensusParams, Genesis, UptimeParams};
 use crate::hash::{Hash32, tagged_hash};
 use crate::identity::ZsiId;
 use crate::identity::registry::{IdentityRegistry, MemoryRegistry, RegisteredIdentity};
-use crate::proof::{ProofContext, ProofError, VerifiedProof, VerifierRegistry};
-use crate::state::{MemoryTree, identity_key, params_key, proof_key, validators_key};
+use crate::proof::{ProofContext, ProofEffect, ProofError, VerifiedProof, VerifierRegistry};
+use crate::state::{MemoryTree, identity_key, params_key, proof_key, uptime_key, validators_key};
 use crate::tier::{ThresholdsError, Tier, TierThresholds, tier_of};
 use crate::wire::limits::{MAX_BLOCKS_MESSAGE, MAX_PROOFS_PER_BLOCK, MAX_REPUTATION_EVENTS_PER_BLOCK};
 use crate::wire::proto::{self, reputation_event};
@@ -98,24 +100,25 @@ pub const MAX_BLOCK_PROOF_BYTES: usize = 3 * 1024 * 1024;
 const _: () = assert!(MAX_BLOCK_PROOF_BYTES < MAX_BLOCKS_MESSAGE);
 
 /// Version of the [`encode_params`] format (its first field). Version 2
-/// added `max_clock_skew_ms`.
-pub const PARAMS_VERSION: u64 = 2;
+/// added `max_clock_skew_ms`; version 3 the uptime params.
+pub const PARAMS_VERSION: u64 = 3;
 
-/// Length of an [`encode_params`] value: 11 `u64`s.
-pub const PARAMS_LEN: usize = 11 * 8;
+/// Length of an [`encode_params`] value: 16 `u64`s.
+pub const PARAMS_LEN: usize = 16 * 8;
 
 /// Domain tag of [`evidence_id`]. Not a prefix of any tag in
 /// [`crate::hash::tags`] or [`crate::state::tags`], nor they of it.
 pub const EVIDENCE_ID_TAG: &str = "tiernet/evidence-id/v1";
 
-/// The value under [`params_key`]: eleven big-endian `u64`s —
+/// The value under [`params_key`]: sixteen big-endian `u64`s —
 /// [`PARAMS_VERSION`], then the tier thresholds (`available_uptime_minutes`,
 /// `committed_score`, `reliable_score`, `trusted_score`), then the consensus
 /// params (`propose_timeout_ms`, `prevote_timeout_ms`,
 /// `precommit_timeout_ms`, `timeout_delta_ms`, `block_time_ms`,
-/// `max_clock_skew_ms`).
+/// `max_clock_skew_ms`), then the uptime params (`window_blocks`,
+/// `max_age_blocks`, `min_witnesses`, `heartbeat_interval_ms`, `minute_ms`).
 /// Big-endian like every other integer the chain hashes.
-pub fn encode_params(thresholds: &TierThresholds, consensus: &ConsensusParams) -> Vec<u8> {
+pub fn encode_params(thresholds: &TierThresholds, consensus: &ConsensusParams, uptime: &UptimeParams) -> Vec<u8> {
     [
         PARAMS_VERSION,
         thresholds.available_uptime_minutes,
@@ -128,6 +131,11 @@ pub fn encode_params(thresholds: &TierThresholds, consensus: &ConsensusParams) -
         consensus.timeout_delta_ms,
         consensus.block_time_ms,
         consensus.max_clock_skew_ms,
+        uptime.window_blocks,
+        uptime.max_age_blocks,
+        uptime.min_witnesses,
+        uptime.heartbeat_interval_ms,
+        uptime.minute_ms,
     ]
     .iter()
     .flat_map(|field| field.to_be_bytes())
@@ -162,6 +170,25 @@ pub fn decode_params(bytes: &[u8]) -> Option<(TierThresholds, ConsensusParams)> 
         max_clock_skew_ms: next()?,
     };
     Some((thresholds, consensus))
+}
+
+/// The uptime params of an [`encode_params`] value (its last five fields);
+/// `None` unless it is exactly [`PARAMS_LEN`] bytes of version [`PARAMS_VERSION`].
+pub fn decode_uptime_params(bytes: &[u8]) -> Option<UptimeParams> {
+    decode_params(bytes)?;
+    let field = |i: usize| {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+    };
+    Some(UptimeParams {
+        window_blocks: field(11)?,
+        max_age_blocks: field(12)?,
+        min_witnesses: field(13)?,
+        heartbeat_interval_ms: field(14)?,
+        minute_ms: field(15)?,
+    })
 }
 
 /// The record kept under [`identity_key`] for a registered identity.
@@ -387,6 +414,16 @@ pub enum LedgerError {
         /// The identity.
         zsi_id: ZsiId,
     },
+    /// A registration event (an included `stwo/v1` proof) that cannot be
+    /// applied: the identity is already registered (earlier in this block)
+    /// or the keys do not derive its id.
+    #[error("reputation_events[{index}]: registration refused: {error}")]
+    Registration {
+        /// Its position.
+        index: usize,
+        /// Why.
+        error: crate::identity::registry::RegistryError,
+    },
     /// `block.next_validators` is not what the slashes of this block make
     /// the next set (present with the hash of the new set when it changes,
     /// absent otherwise).
@@ -404,6 +441,25 @@ pub enum LedgerError {
     /// [`BlockBuilder`] refused the body.
     #[error("building the block: {0}")]
     Build(BlockError),
+    /// An uptime proof whose window does not start above the subject's
+    /// last credited window (on chain or earlier in this block): the same
+    /// uptime credited twice.
+    #[error(
+        "proofs[{index}]: uptime window {from_height}..={to_height} of {} does not follow its last credited window (ending at {credited_to})",
+        short(&.subject.0)
+    )]
+    UptimeWindowCredited {
+        /// Its position.
+        index: usize,
+        /// The subject.
+        subject: ZsiId,
+        /// The window's first height.
+        from_height: u64,
+        /// The window's last height.
+        to_height: u64,
+        /// The end of the last credited window.
+        credited_to: u64,
+    },
 }
 
 impl LedgerError {
@@ -435,9 +491,11 @@ impl LedgerError {
             LedgerError::AlreadySlashed { .. } => "already_slashed",
             LedgerError::DuplicateSlash { .. } => "duplicate_slash",
             LedgerError::UnknownIdentity { .. } => "unknown_identity",
+            LedgerError::Registration { .. } => "registration",
             LedgerError::NextValidatorsMismatch { .. } => "next_validators_mismatch",
             LedgerError::NextValidatorSet(_) => "next_validator_set",
             LedgerError::Build(_) => "build",
+            LedgerError::UptimeWindowCredited { .. } => "uptime_window_credited",
         }
     }
 
@@ -472,6 +530,7 @@ fn describe(event: &proto::ReputationEvent) -> String {
         Some(reputation_event::Kind::UptimeMinutes(m)) => format!("uptime_minutes({m}) for {who}"),
         Some(reputation_event::Kind::Participation(n)) => format!("participation({n}) for {who}"),
         Some(reputation_event::Kind::Slash(e)) => format!("slash of {who} (evidence {})", short(&evidence_id(e))),
+        Some(reputation_event::Kind::Registered(_)) => format!("registration of {who}"),
         None => format!("an event without kind for {who}"),
     }
 }
@@ -510,10 +569,20 @@ pub struct BlockBody {
 
 /// Why a proof cannot be included (shared by propose and apply).
 enum ProofProblem {
-    Duplicate { first: usize },
-    OnChain { height: u64 },
+    Duplicate {
+        first: usize,
+    },
+    OnChain {
+        height: u64,
+    },
     Malformed(FieldError),
     Invalid(ProofError),
+    WindowCredited {
+        subject: ZsiId,
+        from_height: u64,
+        to_height: u64,
+        credited_to: u64,
+    },
 }
 
 impl ProofProblem {
@@ -535,6 +604,18 @@ impl ProofProblem {
                 content_id,
                 error,
             },
+            ProofProblem::WindowCredited {
+                subject,
+                from_height,
+                to_height,
+                credited_to,
+            } => LedgerError::UptimeWindowCredited {
+                index,
+                subject,
+                from_height,
+                to_height,
+                credited_to,
+            },
         }
     }
 
@@ -544,6 +625,14 @@ impl ProofProblem {
             ProofProblem::OnChain { height } => format!("already on chain (included at height {height})"),
             ProofProblem::Malformed(error) => format!("malformed: {error}"),
             ProofProblem::Invalid(error) => format!("invalid: {error}"),
+            ProofProblem::WindowCredited {
+                from_height,
+                to_height,
+                credited_to,
+                ..
+            } => format!(
+                "uptime window {from_height}..={to_height} does not follow the last credited window (ending at {credited_to})"
+            ),
         }
     }
 }
@@ -559,6 +648,10 @@ struct Outcome {
 
 // ─────────────────────────────────── ledger ───────────────────────────────────
 
+#[path = "ledger_restore.rs"]
+mod restore;
+pub use restore::RestoreError;
+
 /// Chain state after some height (0 = genesis).
 #[derive(Clone, Debug)]
 pub struct Ledger {
@@ -566,6 +659,7 @@ pub struct Ledger {
     height: u64,
     thresholds: TierThresholds,
     consensus: ConsensusParams,
+    uptime: UptimeParams,
     /// Identities with their current on-chain reputation.
     registry: MemoryRegistry,
     /// The set that signs `height + 1`.
@@ -598,7 +692,7 @@ impl Ledger {
         writes.insert(validators_key().to_vec(), validators.as_proto().encode_to_vec());
         writes.insert(
             params_key().to_vec(),
-            encode_params(&genesis.thresholds, &genesis.consensus),
+            encode_params(&genesis.thresholds, &genesis.consensus, &genesis.uptime),
         );
         let mut tree = MemoryTree::new();
         for (key, value) in &writes {
@@ -610,6 +704,7 @@ impl Ledger {
             height: 0,
             thresholds: genesis.thresholds,
             consensus: genesis.consensus,
+            uptime: genesis.uptime,
             registry: genesis.registry.clone(),
             last_validators: validators.clone(),
             validators,
@@ -685,6 +780,39 @@ impl Ledger {
         &self.consensus
     }
 
+    /// The uptime params (genesis).
+    pub fn uptime(&self) -> &UptimeParams {
+        &self.uptime
+    }
+
+    /// The last height of the last uptime window credited to `id`, if any
+    /// (chain state under [`uptime_key`]).
+    pub fn uptime_credited_to(&self, id: &ZsiId) -> Option<u64> {
+        let value = self.tree.get(&uptime_key(id))?;
+        <[u8; 8]>::try_from(value).ok().map(u64::from_be_bytes)
+    }
+
+    /// Whether `effect` may be credited after the windows in chain state
+    /// and `in_block` (windows credited earlier in the same block): an
+    /// uptime window must start above the subject's last credited one.
+    /// `Err` carries the end of the window it fails to follow.
+    pub fn check_uptime_window(&self, effect: &ProofEffect, in_block: &BTreeMap<ZsiId, u64>) -> Result<(), u64> {
+        let ProofEffect::UptimeCredit {
+            subject, from_height, ..
+        } = effect
+        else {
+            return Ok(());
+        };
+        let credited_to = in_block
+            .get(subject)
+            .copied()
+            .or_else(|| self.uptime_credited_to(subject));
+        match credited_to {
+            Some(end) if *from_height <= end => Err(end),
+            _ => Ok(()),
+        }
+    }
+
     /// The tier of `id` from its on-chain record ([`tier_of`]): TL0 when
     /// unregistered or slashed.
     pub fn tier(&self, id: &ZsiId) -> Tier {
@@ -746,7 +874,9 @@ impl Ledger {
     }
 
     /// Whether `envelope` may be included at `height` (`seen`: content ids
-    /// already in the block, with their position).
+    /// already in the block, with their position; `windows`: uptime
+    /// windows credited earlier in the block, by subject, updated when
+    /// this one is admitted).
     fn admit_proof(
         &self,
         ctx: &ExecContext<'_>,
@@ -754,6 +884,7 @@ impl Ledger {
         envelope: &proto::ProofEnvelope,
         content_id: Hash32,
         seen: &BTreeMap<Hash32, usize>,
+        windows: &mut BTreeMap<ZsiId, u64>,
     ) -> Result<VerifiedProof, ProofProblem> {
         if let Some(&first) = seen.get(&content_id) {
             return Err(ProofProblem::Duplicate { first });
@@ -772,9 +903,28 @@ impl Ledger {
             freshness_blocks: ctx.freshness_blocks,
             block_time_ms: self.consensus.block_time_ms,
         };
-        ctx.verifiers
+        let verified = ctx
+            .verifiers
             .check_envelope(envelope, &proof_ctx)
-            .map_err(ProofProblem::Invalid)
+            .map_err(ProofProblem::Invalid)?;
+        if let ProofEffect::UptimeCredit {
+            subject,
+            from_height,
+            to_height,
+            ..
+        } = verified.effect
+        {
+            if let Err(credited_to) = self.check_uptime_window(&verified.effect, windows) {
+                return Err(ProofProblem::WindowCredited {
+                    subject,
+                    from_height,
+                    to_height,
+                    credited_to,
+                });
+            }
+            windows.insert(subject, to_height);
+        }
+        Ok(verified)
     }
 
     /// The culprit of `evidence`, verified against the current set or,
@@ -810,7 +960,13 @@ impl Ledger {
 
     /// Applies already-checked events in order, records the proofs at
     /// `height` and writes the next set.
-    fn execute(&self, height: u64, proof_ids: &[Hash32], events: &[proto::ReputationEvent]) -> LedgerResult<Outcome> {
+    fn execute(
+        &self,
+        height: u64,
+        proof_ids: &[Hash32],
+        windows: &BTreeMap<ZsiId, u64>,
+        events: &[proto::ReputationEvent],
+    ) -> LedgerResult<Outcome> {
         let mut registry = self.registry.clone();
         let mut touched = BTreeSet::new();
         let mut culprits = BTreeSet::new();
@@ -820,6 +976,21 @@ impl Ledger {
                 "zsi_id",
                 &event.zsi_id,
             )?);
+            if let Some(reputation_event::Kind::Registered(keys)) = &event.kind {
+                // A permissionless registration: the identity joins with an
+                // empty record (TL1).
+                let record = proto::IdentityRecord {
+                    zsi_id: event.zsi_id.clone(),
+                    identity_key: keys.identity_key.clone(),
+                    vrf_key: keys.vrf_key.clone(),
+                    reputation: None,
+                };
+                registry
+                    .register(&record)
+                    .map_err(|error| LedgerError::Registration { index, error })?;
+                touched.insert(zsi_id);
+                continue;
+            }
             let record = registry
                 .lookup(&zsi_id)
                 .map(|r| r.reputation)
@@ -839,6 +1010,9 @@ impl Ledger {
         }
         for id in proof_ids {
             writes.insert(proof_key(id).to_vec(), height.to_be_bytes().to_vec());
+        }
+        for (subject, to_height) in windows {
+            writes.insert(uptime_key(subject).to_vec(), to_height.to_be_bytes().to_vec());
         }
         if next.hash() != self.validators.hash() {
             writes.insert(validators_key().to_vec(), next.as_proto().encode_to_vec());
@@ -883,6 +1057,7 @@ impl Ledger {
         let summary = self.check_last_commit(last_commit)?;
         let mut skipped = Vec::new();
         let mut seen = BTreeMap::new();
+        let mut windows = BTreeMap::new();
         let mut proofs = Vec::new();
         let mut verified = Vec::new();
         let mut bytes = 0usize;
@@ -902,7 +1077,11 @@ impl Ledger {
                 ));
                 continue;
             }
-            match self.admit_proof(ctx, height, envelope, content_id, &seen) {
+            match self.admit_proof(ctx, height, envelope, content_id, &seen, &mut windows) {
+                Ok(proof) if registers_again(&proof, &verified) => skipped.push((
+                    content_id,
+                    "registers an identity another proof of this block registers".to_owned(),
+                )),
                 Ok(proof) => {
                     seen.insert(content_id, candidate);
                     bytes = bytes.saturating_add(size);
@@ -940,7 +1119,7 @@ impl Ledger {
         check_count("reputation_events", events.len(), MAX_REPUTATION_EVENTS_PER_BLOCK)?;
 
         let ids: Vec<Hash32> = verified.iter().map(|v| v.content_id).collect();
-        let outcome = self.execute(height, &ids, &events)?;
+        let outcome = self.execute(height, &ids, &windows, &events)?;
         Ok(BlockBody {
             proofs,
             reputation_events: events,
@@ -1029,11 +1208,12 @@ impl Ledger {
         let summary = self.check_last_commit(block.last_commit.as_ref())?;
 
         let mut seen = BTreeMap::new();
+        let mut windows = BTreeMap::new();
         let mut verified = Vec::with_capacity(block.proofs.len());
         for (index, envelope) in block.proofs.iter().enumerate() {
             let content_id = proof_content_id(envelope);
             let proof = self
-                .admit_proof(ctx, height, envelope, content_id, &seen)
+                .admit_proof(ctx, height, envelope, content_id, &seen, &mut windows)
                 .map_err(|problem| problem.into_error(index, content_id))?;
             seen.insert(content_id, index);
             verified.push(proof);
@@ -1086,7 +1266,7 @@ impl Ledger {
         }
 
         let ids: Vec<Hash32> = verified.iter().map(|v| v.content_id).collect();
-        let outcome = self.execute(height, &ids, &block.reputation_events)?;
+        let outcome = self.execute(height, &ids, &windows, &block.reputation_events)?;
 
         let next_hash = outcome.next.hash();
         mismatch(
@@ -1113,6 +1293,7 @@ impl Ledger {
             height,
             thresholds: self.thresholds,
             consensus: self.consensus,
+            uptime: self.uptime,
             registry: outcome.registry,
             validators: outcome.next,
             last_validators: self.validators.clone(),
@@ -1122,6 +1303,16 @@ impl Ledger {
             root: outcome.root,
         })
     }
+}
+
+/// Whether `proof` registers an identity that one of `earlier` registers.
+fn registers_again(proof: &VerifiedProof, earlier: &[VerifiedProof]) -> bool {
+    let ProofEffect::Register { subject, .. } = &proof.effect else {
+        return false;
+    };
+    earlier
+        .iter()
+        .any(|p| matches!(&p.effect, ProofEffect::Register { subject: s, .. } if s == subject))
 }
 
 /// The events a block's proofs and last commit require, in block order:
@@ -1157,16 +1348,26 @@ mod tests {
             block_time_ms: 9,
             max_clock_skew_ms: 10,
         };
-        let bytes = encode_params(&thresholds, &consensus);
+        let uptime = UptimeParams {
+            window_blocks: 11,
+            max_age_blocks: 12,
+            min_witnesses: 13,
+            heartbeat_interval_ms: 14,
+            minute_ms: 15,
+        };
+        let bytes = encode_params(&thresholds, &consensus, &uptime);
         assert_eq!(bytes.len(), PARAMS_LEN);
-        assert_eq!(&bytes[..8], &2u64.to_be_bytes());
+        assert_eq!(&bytes[..8], &3u64.to_be_bytes());
         assert_eq!(&bytes[72..80], &9u64.to_be_bytes());
-        assert_eq!(&bytes[80..], &10u64.to_be_bytes());
+        assert_eq!(&bytes[80..88], &10u64.to_be_bytes());
+        assert_eq!(&bytes[120..], &15u64.to_be_bytes());
         assert_eq!(decode_params(&bytes), Some((thresholds, consensus)));
-        assert_eq!(decode_params(&bytes[..80]), None);
+        assert_eq!(decode_uptime_params(&bytes), Some(uptime));
+        assert_eq!(decode_params(&bytes[..88]), None);
         let mut other_version = bytes.clone();
-        other_version[7] = 1;
+        other_version[7] = 2;
         assert_eq!(decode_params(&other_version), None);
+        assert_eq!(decode_uptime_params(&other_version), None);
     }
 
     #[test]

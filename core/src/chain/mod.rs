@@ -41,8 +41,8 @@ pub use block::{
 };
 
 pub use ledger::{
-    BlockBody, ExecContext, Ledger, LedgerError, MAX_BLOCK_PROOF_BYTES, decode_params, encode_params, evidence_id,
-    identity_record,
+    BlockBody, ExecContext, Ledger, LedgerError, MAX_BLOCK_PROOF_BYTES, decode_params, decode_uptime_params,
+    encode_params, evidence_id, identity_record,
 };
 pub use quorum::{
     CertificateError, QuorumSummary, ValidatorEntry, ValidatorSet, ValidatorSetError, precommit_for, prevote_for,

@@ -116,7 +116,9 @@ impl ScoringRules {
                 next.participation = record.participation.saturating_add(credit);
                 next.score = self.add_score(record.score, credit.saturating_mul(self.points_per_precommit));
             }
-            None => {}
+            // Registration creates the record (the ledger does that); it
+            // does not change one.
+            Some(reputation_event::Kind::Registered(_)) | None => {}
         }
         next
     }

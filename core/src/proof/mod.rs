@@ -9,12 +9,20 @@
 //! A valid envelope yields the on-chain effects it will have once a block
 //! includes it ([`ProofEffect`]).
 //!
-//! Built-in kind: [`uptime::UptimeVerifier`] (`uptime/v1`).
+//! Built-in kind: [`uptime::UptimeVerifier`] (`uptime/v1`). With the
+//! `stwo` feature: [`stwo::StwoVerifier`] (`stwo/v1`, Circle STARK proofs
+//! of genesis programs; registered from genesis by the node, not a
+//! builtin). A `stwo/v1` registration is the one envelope whose submitter
+//! need not be registered: [`VerifierRegistry::check_envelope`] takes its
+//! key from the statement (the id must derive from it).
 //!
 //! [`ChainProofVerifier`] is the seam for a succinct backend: a STARK that
 //! attests "the chain from checkpoint C reaches header H" can stand in for
 //! the step-by-step chain proof without the light client changing.
 
+pub mod program;
+#[cfg(feature = "stwo")]
+pub mod stwo;
 pub mod uptime;
 
 use std::collections::BTreeMap;
@@ -51,6 +59,21 @@ pub enum ProofEffect {
         subject: ZsiId,
         /// Minutes credited.
         minutes: u64,
+        /// First height of the window (the ledger credits a window only
+        /// if it starts above the subject's last credited one).
+        from_height: u64,
+        /// Last height of the window (recorded as the subject's last
+        /// credited window end).
+        to_height: u64,
+    },
+    /// Register a new identity (a `stwo/v1` registration): it becomes TL1.
+    Register {
+        /// Who.
+        subject: ZsiId,
+        /// Its Ed25519 identity key.
+        identity_key: [u8; 32],
+        /// Its sr25519 VRF key.
+        vrf_key: [u8; 32],
     },
     /// No state change (kinds that only record the proof).
     Record,
@@ -60,9 +83,20 @@ impl ProofEffect {
     /// The reputation event to put in a block for this effect, if any.
     pub fn reputation_event(&self) -> Option<proto::ReputationEvent> {
         match self {
-            ProofEffect::UptimeCredit { subject, minutes } => Some(proto::ReputationEvent {
+            ProofEffect::UptimeCredit { subject, minutes, .. } => Some(proto::ReputationEvent {
                 zsi_id: subject.as_bytes().to_vec(),
                 kind: Some(proto::reputation_event::Kind::UptimeMinutes(*minutes)),
+            }),
+            ProofEffect::Register {
+                subject,
+                identity_key,
+                vrf_key,
+            } => Some(proto::ReputationEvent {
+                zsi_id: subject.as_bytes().to_vec(),
+                kind: Some(proto::reputation_event::Kind::Registered(proto::Registration {
+                    identity_key: identity_key.to_vec(),
+                    vrf_key: vrf_key.to_vec(),
+                })),
             }),
             ProofEffect::Record => None,
         }
@@ -148,6 +182,13 @@ pub trait ProofVerifier: Send + Sync {
     /// The kind string, e.g. `uptime/v1`.
     fn kind(&self) -> &'static str;
 
+    /// For an envelope that registers its own, not yet registered,
+    /// submitter: the identity key to check its signature with. `None`
+    /// (the default) for every kind that needs a registered TL1 submitter.
+    fn registration_key(&self, _envelope: &proto::ProofEnvelope) -> Option<crate::identity::ZsiPublic> {
+        None
+    }
+
     /// Checks `envelope` (already known to be from a registered TL1+
     /// submitter, signed and fresh) and returns its effect.
     fn verify(
@@ -170,10 +211,16 @@ impl std::fmt::Debug for VerifierRegistry {
 }
 
 impl VerifierRegistry {
-    /// The registry with the built-in kinds.
+    /// The registry with the built-in kinds at their default parameters.
     pub fn with_builtins() -> Self {
+        Self::with_uptime(&crate::genesis::UptimeParams::default())
+    }
+
+    /// The registry with the built-in kinds, `uptime/v1` with the
+    /// genesis's uptime parameters (what every node of a network must run).
+    pub fn with_uptime(params: &crate::genesis::UptimeParams) -> Self {
         let mut registry = Self::default();
-        registry.register(Box::new(uptime::UptimeVerifier::default()));
+        registry.register(Box::new(uptime::UptimeVerifier::from(params)));
         registry
     }
 
@@ -199,17 +246,21 @@ impl VerifierRegistry {
             .ok_or_else(|| ProofError::UnknownKind(envelope.kind.chars().take(64).collect()))?;
         let submitter = ZsiId::from_slice(&envelope.submitter)
             .ok_or_else(|| ProofError::UnknownSubmitter(hex::encode(&envelope.submitter)))?;
-        let registered = ctx
-            .registry
-            .lookup(&submitter)
-            .ok_or_else(|| ProofError::UnknownSubmitter(submitter.to_string()))?;
-        let tier = tier_of(Some(&registered.reputation), ctx.thresholds);
-        if tier < Tier::TL1 {
-            return Err(ProofError::TierTooLow { submitter, tier });
-        }
-        envelope
-            .verify_with(&registered.public.identity_key)
-            .map_err(|_| ProofError::BadSignature)?;
+        let key = match ctx.registry.lookup(&submitter) {
+            Some(registered) => {
+                let tier = tier_of(Some(&registered.reputation), ctx.thresholds);
+                if tier < Tier::TL1 {
+                    return Err(ProofError::TierTooLow { submitter, tier });
+                }
+                registered.public.identity_key
+            }
+            // A self-registration: the key comes with the statement.
+            None => match verifier.registration_key(envelope) {
+                Some(public) => public.identity_key,
+                None => return Err(ProofError::UnknownSubmitter(submitter.to_string())),
+            },
+        };
+        envelope.verify_with(&key).map_err(|_| ProofError::BadSignature)?;
         if envelope.height.abs_diff(ctx.height) > ctx.freshness_blocks {
             return Err(ProofError::Stale {
                 height: envelope.height,

@@ -6,13 +6,26 @@
 //! - proof: `UptimeProof { witnesses: [UptimeWitness { witness, heartbeats_seen, signature }] }`
 //!
 //! Rules: the subject is the submitter; the window ends at or before the
-//! current height and spans at most [`UptimeVerifier::max_window_blocks`];
+//! current height, spans at most [`UptimeVerifier::max_window_blocks`] and
+//! ends at most [`UptimeVerifier::max_age_blocks`] before the current
+//! height;
 //! the claimed heartbeats are possible in that window; every witness is a
 //! distinct registered TL1+ identity other than the subject, saw no more
 //! heartbeats than claimed, and signed (claim, heartbeats_seen); at least
 //! [`UptimeVerifier::min_witnesses`] witnesses. The credit is the window's
 //! duration scaled by the coverage that the second-best witness vouches for
-//! (so no single witness decides), in whole minutes.
+//! (so no single witness decides), in whole minutes of
+//! [`UptimeVerifier::minute_ms`].
+//!
+//! **Credited once.** The verifier only judges one proof. The ledger keeps,
+//! per subject, the end of the last credited window in chain state
+//! (`uptime/<zsi_id>`, [`crate::state::uptime_key`]) and credits a window
+//! only if it starts above that end ([`ProofEffect::UptimeCredit`] carries
+//! the window for this). The window (`from_height`, `to_height`) is part of
+//! the claim every witness signs, so a witnessed claim cannot be moved to
+//! another window; re-submitting the same claim in another envelope, at
+//! another height or in the same block is refused because its window no
+//! longer follows the last credited one.
 
 use std::collections::BTreeSet;
 
@@ -37,19 +50,39 @@ pub struct UptimeVerifier {
     pub max_window_blocks: u64,
     /// Interval between a node's heartbeats, in ms.
     pub heartbeat_interval_ms: u64,
+    /// Oldest window end accepted, in blocks before the current height.
+    pub max_age_blocks: u64,
+    /// Chain milliseconds per credited minute.
+    pub minute_ms: u64,
+}
+
+impl From<&crate::genesis::UptimeParams> for UptimeVerifier {
+    fn from(p: &crate::genesis::UptimeParams) -> Self {
+        Self {
+            min_witnesses: usize::try_from(p.min_witnesses).unwrap_or(usize::MAX),
+            max_window_blocks: p.window_blocks,
+            heartbeat_interval_ms: p.heartbeat_interval_ms,
+            max_age_blocks: p.max_age_blocks,
+            minute_ms: p.minute_ms,
+        }
+    }
 }
 
 impl Default for UptimeVerifier {
+    /// The genesis defaults ([`crate::genesis::UptimeParams::default`]):
+    /// two witnesses, so that no single peer can vouch for another alone;
+    /// windows of at most an hour of one-second blocks (a day in 24
+    /// proofs), no older than another hour.
     fn default() -> Self {
-        Self {
-            // Two, so that no single peer can vouch for another alone.
-            min_witnesses: 2,
-            // An hour of one-second blocks: long enough to credit a day in
-            // 24 proofs, short enough to bound a single claim.
-            max_window_blocks: 3_600,
-            heartbeat_interval_ms: 10_000,
-        }
+        Self::from(&crate::genesis::UptimeParams::default())
     }
+}
+
+/// The number of heartbeats a window of `window_blocks` blocks of
+/// `block_time_ms` allows at one per `heartbeat_interval_ms` (at least 1):
+/// what an honest claim states as `UptimeClaim.heartbeats`.
+pub fn possible_heartbeats(window_blocks: u64, block_time_ms: u64, heartbeat_interval_ms: u64) -> u64 {
+    window_blocks.saturating_mul(block_time_ms) / heartbeat_interval_ms.max(1) + 1
 }
 
 fn invalid(reason: impl Into<String>) -> ProofError {
@@ -99,15 +132,25 @@ impl ProofVerifier for UptimeVerifier {
                 claim.to_height, ctx.height
             )));
         }
-        let window_blocks = claim.to_height - claim.from_height + 1;
+        if claim.to_height.saturating_add(self.max_age_blocks) < ctx.height {
+            return Err(unverifiable(format!(
+                "window ends at {}, more than {} blocks before the current height {}",
+                claim.to_height, self.max_age_blocks, ctx.height
+            )));
+        }
+        // `validate` checked from_height <= to_height.
+        let window_blocks = claim.to_height.saturating_sub(claim.from_height).saturating_add(1);
         if window_blocks > self.max_window_blocks {
             return Err(invalid(format!(
                 "window of {window_blocks} blocks is over {}",
                 self.max_window_blocks
             )));
         }
+        if claim.from_height == 0 {
+            return Err(invalid("a window starts at height 1 or later"));
+        }
         let window_ms = window_blocks.saturating_mul(ctx.block_time_ms);
-        let possible = window_ms / self.heartbeat_interval_ms.max(1) + 1;
+        let possible = possible_heartbeats(window_blocks, ctx.block_time_ms, self.heartbeat_interval_ms);
         if claim.heartbeats == 0 || u64::from(claim.heartbeats) > possible {
             return Err(invalid(format!(
                 "{} heartbeats claimed; 1 to {possible} fit the window",
@@ -153,8 +196,13 @@ impl ProofVerifier for UptimeVerifier {
         // Credit = window × (vouched heartbeats / possible heartbeats), capped at the window.
         let credited_ms =
             (u128::from(window_ms) * u128::from(second_best) / u128::from(possible)).min(u128::from(window_ms));
-        let minutes = u64::try_from(credited_ms / 60_000).unwrap_or(u64::MAX);
-        Ok(ProofEffect::UptimeCredit { subject, minutes })
+        let minutes = u64::try_from(credited_ms / u128::from(self.minute_ms.max(1))).unwrap_or(u64::MAX);
+        Ok(ProofEffect::UptimeCredit {
+            subject,
+            minutes,
+            from_height: claim.from_height,
+            to_height: claim.to_height,
+        })
     }
 }
 
@@ -205,7 +253,9 @@ mod tests {
             lenient.verify(&envelope, &ctx),
             Ok(ProofEffect::UptimeCredit {
                 subject: subject.zsi_id(),
-                minutes: 0
+                minutes: 0,
+                from_height: 1,
+                to_height: 10,
             })
         );
     }

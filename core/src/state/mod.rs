@@ -105,11 +105,15 @@ pub const PROOF_PREFIX: &[u8] = b"proof/";
 pub const VALIDATORS_KEY: &[u8] = b"validators";
 /// The one key of the chain parameters.
 pub const PARAMS_KEY: &[u8] = b"params";
+/// Prefix of credited uptime windows: `uptime/` ‖ zsi_id (32 bytes).
+pub const UPTIME_PREFIX: &[u8] = b"uptime/";
 
 /// Length of an identity key.
 pub const IDENTITY_KEY_LEN: usize = 3 + HASH_LEN;
 /// Length of a proof key.
 pub const PROOF_KEY_LEN: usize = 6 + HASH_LEN;
+/// Length of an uptime-window key.
+pub const UPTIME_KEY_LEN: usize = 7 + HASH_LEN;
 
 /// The key of a ZSI identity's record (identity keys and reputation):
 /// `b"id/" ‖ zsi_id`.
@@ -131,6 +135,16 @@ pub fn proof_key(proof_id: &Hash32) -> [u8; PROOF_KEY_LEN] {
     let mut key = [0; PROOF_KEY_LEN];
     key[..PROOF_PREFIX.len()].copy_from_slice(PROOF_PREFIX);
     key[PROOF_PREFIX.len()..].copy_from_slice(proof_id.as_bytes());
+    key
+}
+
+/// The key of the last uptime window credited to a subject:
+/// `b"uptime/" ‖ zsi_id`. Its value is the window's `to_height`, 8 bytes
+/// big-endian; a later window must start above it.
+pub fn uptime_key(id: &ZsiId) -> [u8; UPTIME_KEY_LEN] {
+    let mut key = [0; UPTIME_KEY_LEN];
+    key[..UPTIME_PREFIX.len()].copy_from_slice(UPTIME_PREFIX);
+    key[UPTIME_PREFIX.len()..].copy_from_slice(id.as_bytes());
     key
 }
 

@@ -24,6 +24,12 @@ pub const MAX_FEATURES: usize = 16;
 pub const MAX_FEATURE_LEN: usize = 64;
 /// Length of an agent string (`tiernet-node/0.1.0`).
 pub const MAX_AGENT_LEN: usize = 128;
+/// Most round-trip times in one heartbeat (a mesh is at most 12 peers per
+/// topic; 32 leaves room and keeps a heartbeat far below the meta cap).
+pub const MAX_HEARTBEAT_RTTS: usize = 32;
+/// Longest PeerId in a heartbeat's round-trip list (a PeerId is at most ~70
+/// bytes with an inlined key; Ed25519 ones are 38).
+pub const MAX_RTT_PEER_ID_LEN: usize = 64;
 /// Headers in one sync response.
 pub const MAX_HEADERS_PER_RESPONSE: usize = 256;
 /// Steps in one chain proof (validator-set hand-offs plus the target).
@@ -53,7 +59,13 @@ pub const MAX_SNAPSHOTS_MESSAGE: usize = 512 * 1024;
 pub const MAX_META_MESSAGE: usize = 4 * 1024;
 /// Size cap of a handshake message.
 pub const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;
-/// Size cap of a sync request.
-pub const MAX_SYNC_REQUEST: usize = 4 * 1024;
+/// Size cap of a sync request: a `SubmitProofRequest` carries one proof
+/// envelope (issue 19: a STARK registration), so the cap is that of a
+/// `proofs` message; every other request is a few bytes.
+pub const MAX_SYNC_REQUEST: usize = MAX_PROOFS_MESSAGE;
 /// Size cap of a sync response.
 pub const MAX_SYNC_RESPONSE: usize = 8 * 1024 * 1024;
+/// Most addresses in one `PeersResponse` (issue 18: peer exchange).
+pub const MAX_PEERS_PER_RESPONSE: usize = 32;
+/// Longest address in a `PeersResponse`, in bytes of text.
+pub const MAX_PEER_ADDR_LEN: usize = 256;

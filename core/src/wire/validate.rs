@@ -396,6 +396,10 @@ impl Validate for Heartbeat {
         fixed_or_empty("zsi_id", &self.zsi_id, HASH)?;
         fixed_or_empty("head_hash", &self.head_hash, HASH)?;
         max_len("agent", self.agent.len(), MAX_AGENT_LEN)?;
+        max_count("rtts", self.rtts.len(), MAX_HEARTBEAT_RTTS)?;
+        for (i, rtt) in self.rtts.iter().enumerate() {
+            max_len(&format!("rtts[{i}].peer_id"), rtt.peer_id.len(), MAX_RTT_PEER_ID_LEN)?;
+        }
         if self.zsi_id.is_empty() {
             max_len("signature", self.signature.len(), 0)
         } else {
@@ -524,6 +528,11 @@ impl Validate for SyncRequest {
                 Ok(())
             }
             Some(Kind::State(r)) => max_len("state.key", r.key.len(), MAX_STATE_KEY),
+            Some(Kind::SubmitProof(r)) => match &r.envelope {
+                Some(envelope) => envelope.validate().map_err(|e| e.within("submit_proof.envelope")),
+                None => Ok(()),
+            },
+            Some(Kind::Peers(_)) => Ok(()),
             None => missing_oneof("kind"),
         }
     }
@@ -577,6 +586,14 @@ impl Validate for SyncResponse {
             Some(Kind::SnapshotManifest(m)) => m.validate().map_err(|e| e.within("snapshot_manifest")),
             Some(Kind::SnapshotChunk(m)) => m.validate().map_err(|e| e.within("snapshot_chunk")),
             Some(Kind::Error(m)) => m.validate().map_err(|e| e.within("error")),
+            Some(Kind::SubmitProof(m)) => max_len("submit_proof.reason", m.reason.len(), MAX_ERROR_MESSAGE),
+            Some(Kind::Peers(m)) => {
+                max_count("peers.addrs", m.addrs.len(), super::limits::MAX_PEERS_PER_RESPONSE)?;
+                for addr in &m.addrs {
+                    max_len("peers.addrs", addr.len(), super::limits::MAX_PEER_ADDR_LEN)?;
+                }
+                Ok(())
+            }
             None => missing_oneof("kind"),
         }
     }

@@ -296,6 +296,7 @@ pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
                 sequence,
                 agent,
                 signature,
+                ..Default::default()
             }
         })
 }

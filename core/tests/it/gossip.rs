@@ -129,10 +129,12 @@ impl Fixture {
             })
             .collect();
         let file = GenesisFile {
+            stark_programs: Vec::new(),
             network_id: "devnet".into(),
             genesis_time_ms: NOW - 1_000_000,
             tiers: TiersFile::default(),
             consensus: ConsensusParams::default(),
+            uptime: Default::default(),
             identities,
         };
         let genesis = Genesis::from_file(file).unwrap();
@@ -155,6 +157,7 @@ impl Fixture {
             validators: &self.set,
             policy: &self.policy,
             head_height: HEAD,
+            head_hash: None,
             windows: Windows::default(),
             now_ms: NOW,
             max_clock_skew_ms: SKEW,
@@ -304,15 +307,20 @@ fn proposal(f: &Fixture, proposer: Who, network: &str) -> Proposal {
 }
 
 fn commit_for(f: &Fixture, header: &Header, signers: &[Who]) -> CommitCertificate {
+    commit_in_round(f, header, header.round, signers)
+}
+
+/// A commit of `header` whose precommits are from `round`.
+fn commit_in_round(f: &Fixture, header: &Header, round: u32, signers: &[Who]) -> CommitCertificate {
     let hash = header_hash(header);
     CommitCertificate {
         height: header.height,
-        round: header.round,
+        round,
         block_hash: hash.as_bytes().to_vec(),
         signatures: signers
             .iter()
             .map(|w| {
-                let mut vote = precommit_for(&f.network, header.height, header.round, Some(&hash), &w.id());
+                let mut vote = precommit_for(&f.network, header.height, round, Some(&hash), &w.id());
                 vote.sign_with(&w.consensus_key());
                 CommitSignature {
                     validator: w.id().as_bytes().to_vec(),
@@ -433,6 +441,7 @@ fn heartbeat(sender: Option<Who>, sequence: u64, time_ms: u64) -> Heartbeat {
         sequence,
         agent: "tiernet-node/0.1.0".into(),
         signature: vec![],
+        ..Default::default()
     };
     if let Some(w) = sender {
         hb.sign_with(&w.identity_key());
@@ -608,8 +617,16 @@ fn blocks_finalized() {
         f.check(Topic::Blocks, &blocks(blocks_message::Kind::Finalized(fb))),
         "wrong_height",
     );
-    let mut fb = finalized(&f, &[V1, V2, V3]);
-    fb.commit.as_mut().unwrap().round += 1;
+    // A commit from a round before the header's cannot be honest.
+    let header = f.header(8, 2);
+    let commit = commit_in_round(&f, &header, 1, &[V1, V2, V3]);
+    let fb = FinalizedBlock {
+        commit: Some(commit),
+        block: Some(Block {
+            header: Some(header),
+            ..Default::default()
+        }),
+    };
     bad_cert(
         f.check(Topic::Blocks, &blocks(blocks_message::Kind::Finalized(fb))),
         "wrong_round",
@@ -652,6 +669,70 @@ fn blocks_finalized() {
         f.check(Topic::Blocks, &blocks(blocks_message::Kind::Finalized(fb))),
         "unknown_validator_set",
     );
+}
+
+/// Regression: a block proposed in round 1 and decided in round 2 (a
+/// re-proposed valid value keeps its header) was rejected on `blocks`, and
+/// the honest node that relayed its announcement lost score for it.
+#[test]
+fn a_block_decided_in_a_later_round_than_proposed_is_accepted() {
+    let f = Fixture::new();
+    let header = f.header(8, 1);
+    let commit = commit_in_round(&f, &header, 2, &[V1, V2, V3]);
+    let fb = FinalizedBlock {
+        commit: Some(commit),
+        block: Some(Block {
+            header: Some(header),
+            ..Default::default()
+        }),
+    };
+    let a = accepted(f.check(Topic::Blocks, &blocks(blocks_message::Kind::Finalized(fb))));
+    assert_eq!(a.author, Author::Certified { signers: 3 });
+}
+
+/// Every node announces the block it decided; once we hold that block,
+/// another announcement of it is dropped before its commit's signatures
+/// are checked (with forged signatures it is still only "known"), while an
+/// announcement of another block at our height is checked in full.
+#[test]
+fn an_announcement_of_our_head_is_dropped_before_its_signatures() {
+    let f = Fixture::new();
+    let mut fb = finalized(&f, &[V1, V2, V3]);
+    let header = fb.block.as_ref().unwrap().header.clone().unwrap();
+    fb.commit.as_mut().unwrap().signatures[1].signature[5] ^= 1;
+    let data = blocks(blocks_message::Kind::Finalized(fb));
+    let ctx = GossipContext {
+        head_height: header.height,
+        head_hash: Some(header_hash(&header)),
+        ..f.ctx()
+    };
+    let verdict = validate(
+        Topic::Blocks,
+        &data,
+        &MessageSource {
+            publisher: SOURCE,
+            relay_published: false,
+        },
+        &ctx,
+        &mut ReplayGuard::default(),
+    );
+    ignored(verdict, "known");
+    // Our head is another block: the forged commit is checked and refused.
+    let ctx = GossipContext {
+        head_hash: Some(Hash32([0x77; 32])),
+        ..ctx
+    };
+    let verdict = validate(
+        Topic::Blocks,
+        &data,
+        &MessageSource {
+            publisher: SOURCE,
+            relay_published: false,
+        },
+        &ctx,
+        &mut ReplayGuard::default(),
+    );
+    bad_cert(verdict, "bad_signature");
 }
 
 // ───────────────────────────── votes ─────────────────────────────
@@ -1326,6 +1407,7 @@ mod inbound {
                 validators: &f.set,
                 policy: &f.policy,
                 head_height: self.head,
+                head_hash: None,
                 windows: Windows::default(),
                 now_ms: self.now,
                 max_clock_skew_ms: SKEW,
@@ -1350,6 +1432,35 @@ mod inbound {
                 .map(|(_, e)| *e)
                 .collect()
         }
+    }
+
+    #[test]
+    fn gossip_state_carried_over_a_restart_refuses_what_was_seen_before_it() {
+        let f = Fixture::new();
+        let (relay, publisher) = (PeerId::random(), PeerId::random());
+        let mut before = Honest::new(&f, NOW, 1_000);
+        let seen = hb_bytes(heartbeat(Some(T1), 7, NOW));
+        assert!(before.receive(&f, Topic::Meta, &seen, relay, publisher));
+        let changes = before.policy.take_changes();
+        assert_eq!(changes.seen.len(), 1);
+        assert_eq!(changes.replay.len(), 1);
+        // Taken once: the next batch holds only what is new.
+        assert!(before.policy.take_changes().is_empty());
+        // The gap this closes: a node that lost its state accepts the same
+        // heartbeat again after a crash.
+        let mut amnesiac = Honest::new(&f, NOW + 2_000, 1_000);
+        assert!(amnesiac.receive(&f, Topic::Meta, &seen, relay, publisher));
+        // Restored: the same bytes are seen, an older sequence is a replay,
+        // a newer one is fine.
+        let mut restarted = Honest::new(&f, NOW + 2_000, 1_000);
+        restarted.policy.restore(changes.seen, changes.replay, NOW + 2_000);
+        assert!(!restarted.receive(&f, Topic::Meta, &seen, relay, publisher));
+        let older = hb_bytes(heartbeat(Some(T1), 6, NOW + 1_000));
+        assert!(!restarted.receive(&f, Topic::Meta, &older, relay, publisher));
+        let newer = hb_bytes(heartbeat(Some(T1), 8, NOW + 1_500));
+        assert!(restarted.receive(&f, Topic::Meta, &newer, relay, publisher));
+        // Restoring is no change to write back.
+        assert_eq!(restarted.policy.take_changes().seen.len(), 1);
     }
 
     /// Messages valid for A but, by clock, height, sequence or registry,

@@ -15,8 +15,8 @@ use tiernet_core::genesis::{
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::registry::IdentityRegistry;
 use tiernet_core::identity::{ZsiId, ZsiKeypair};
-use tiernet_core::proof::{ProofError, VerifierRegistry};
-use tiernet_core::state::{EMPTY_ROOT, identity_key, params_key, proof_key, validators_key};
+use tiernet_core::proof::{ProofContext, ProofEffect, ProofError, ProofVerifier, VerifierRegistry};
+use tiernet_core::state::{EMPTY_ROOT, identity_key, params_key, proof_key, uptime_key, validators_key};
 use tiernet_core::tier::{ReputationRecord, Tier, TierThresholds};
 use tiernet_core::wire::limits::MAX_PROOFS_PER_BLOCK;
 use tiernet_core::wire::proto::{self, VoteType};
@@ -84,6 +84,7 @@ fn genesis_file(validators: &[ZsiKeypair], others: &[(&str, &ZsiKeypair)]) -> Ge
         identities.push(identity(name, k, ReputationFile::default()));
     }
     GenesisFile {
+        stark_programs: Vec::new(),
         network_id: "devnet".into(),
         genesis_time_ms: GENESIS_MS,
         tiers: TiersFile::default(),
@@ -91,6 +92,7 @@ fn genesis_file(validators: &[ZsiKeypair], others: &[(&str, &ZsiKeypair)]) -> Ge
             block_time_ms: BLOCK_TIME_MS,
             ..ConsensusParams::default()
         },
+        uptime: Default::default(),
         identities,
     }
 }
@@ -499,9 +501,28 @@ fn an_included_uptime_proof_credits_its_subject_once() {
     );
 }
 
+/// A proof kind that only records its proof (no reputation effect): for
+/// block-capacity tests that need many distinct valid proofs.
+struct RecordOnly;
+
+impl ProofVerifier for RecordOnly {
+    fn kind(&self) -> &'static str {
+        "test/record"
+    }
+
+    fn verify(
+        &self,
+        _: &proto::ProofEnvelope,
+        _: &ProofContext<'_, &dyn IdentityRegistry>,
+    ) -> Result<ProofEffect, ProofError> {
+        Ok(ProofEffect::Record)
+    }
+}
+
 #[test]
 fn a_full_block_skips_the_rest_and_still_applies() {
-    let w = World::new();
+    let mut w = World::new();
+    w.verifiers.register(Box::new(RecordOnly));
     let l0 = w.ledger();
     let (b1, l1) = w.step(&l0, &[], None, &[]);
     let c1 = w.commit(&b1, &[0, 1, 2]);
@@ -509,9 +530,20 @@ fn a_full_block_skips_the_rest_and_still_applies() {
         verifiers: &w.verifiers,
         freshness_blocks: 2_000,
     };
-    // Distinct content ids: the same claim submitted at different heights.
+    // Distinct content ids: the same statement submitted at different heights.
     let candidates: Vec<_> = (0..=MAX_PROOFS_PER_BLOCK as u64)
-        .map(|height| w.uptime_proof(1, 2, height))
+        .map(|height| {
+            let mut envelope = proto::ProofEnvelope {
+                kind: "test/record".into(),
+                statement: b"recorded".to_vec(),
+                proof: vec![],
+                submitter: w.subject.zsi_id().as_bytes().to_vec(),
+                height,
+                signature: vec![],
+            };
+            envelope.sign_with(w.subject.identity_key());
+            envelope
+        })
         .collect();
     let body = l1.propose(&ctx, &candidates, Some(&c1), &[]).unwrap();
     assert_eq!(body.proofs.len(), MAX_PROOFS_PER_BLOCK);
@@ -525,16 +557,94 @@ fn a_full_block_skips_the_rest_and_still_applies() {
     );
     let block = w.build_raw(&l1, body);
     let l2 = l1.apply(&ctx, &block).unwrap();
-    assert_eq!(
-        record(&l2, &w.subject.zsi_id()).uptime_minutes,
-        120 * MAX_PROOFS_PER_BLOCK as u64
-    );
     assert!(
         candidates[..MAX_PROOFS_PER_BLOCK]
             .iter()
             .all(|c| l2.contains_proof(&proof_content_id(c)))
     );
     assert!(!l2.contains_proof(&proof_content_id(&candidates[MAX_PROOFS_PER_BLOCK])));
+}
+
+/// Regression (issue 17): one witnessed uptime claim used to be credited
+/// again in every envelope it was re-submitted in (another envelope height
+/// makes another content id): 1024 copies in one block credited 1024 × 120
+/// minutes, and a TL1 identity reached TL5 in a few blocks. Now a window is
+/// credited once: it must start above the subject's last credited window,
+/// on chain or earlier in the same block.
+#[test]
+fn one_uptime_claim_is_credited_once_in_any_envelope_at_any_height() {
+    let w = World::new();
+    let subject = w.subject.zsi_id();
+    let ctx = ExecContext {
+        verifiers: &w.verifiers,
+        freshness_blocks: 2_000,
+    };
+    let l0 = w.ledger();
+    let (b1, l1) = w.step(&l0, &[], None, &[]);
+    let c1 = w.commit(&b1, &[0, 1, 2]);
+
+    // 1025 envelopes of the one claim over 1..=2 (distinct content ids).
+    let copies: Vec<_> = (0..=MAX_PROOFS_PER_BLOCK as u64)
+        .map(|height| w.uptime_proof(1, 2, height))
+        .collect();
+    let body = l1.propose(&ctx, &copies, Some(&c1), &[]).unwrap();
+    assert_eq!(body.proofs, vec![copies[0].clone()]);
+    assert_eq!(body.skipped.len(), MAX_PROOFS_PER_BLOCK);
+    assert!(
+        body.skipped
+            .iter()
+            .all(|(_, why)| why == "uptime window 1..=2 does not follow the last credited window (ending at 2)"),
+        "{:?}",
+        body.skipped.first()
+    );
+    // A block that carries two copies anyway is refused.
+    let mut doubled = body.clone();
+    doubled.proofs.push(copies[7].clone());
+    doubled.reputation_events.insert(1, uptime_event(&subject, 120));
+    let block = w.build_raw(&l1, doubled);
+    assert_eq!(
+        l1.apply(&ctx, &block).unwrap_err(),
+        LedgerError::UptimeWindowCredited {
+            index: 1,
+            subject,
+            from_height: 1,
+            to_height: 2,
+            credited_to: 2,
+        }
+    );
+
+    let block = w.build(&l1, body).unwrap();
+    let l2 = l1.apply(&ctx, &block).unwrap();
+    assert_eq!(record(&l2, &subject).uptime_minutes, 120);
+    assert_eq!(l2.uptime_credited_to(&subject), Some(2));
+    assert_eq!(l2.tree().get(&uptime_key(&subject)), Some(&2u64.to_be_bytes()[..]));
+    assert_eq!(l1.uptime_credited_to(&subject), None);
+
+    // In a later block, at any envelope height: refused by the proposer and by apply.
+    let c2 = w.commit(&block, &[0, 1, 2, 3]);
+    for copy in [&copies[3], &copies[1000], &w.uptime_proof(1, 2, 3)] {
+        let body = l2.propose(&ctx, std::slice::from_ref(copy), Some(&c2), &[]).unwrap();
+        assert!(body.proofs.is_empty());
+        let mut forced = body.clone();
+        forced.proofs = vec![copy.clone()];
+        forced.reputation_events.insert(0, uptime_event(&subject, 120));
+        let block = w.build_raw(&l2, forced);
+        assert_eq!(l2.apply(&ctx, &block).unwrap_err().label(), "uptime_window_credited");
+    }
+    // An overlapping window (2..=3) is refused; the next one (3..=3) is credited.
+    let (b3, l3) = w.step(&l2, &[], Some(&c2), &[]);
+    let c3 = w.commit(&b3, &[0, 1, 2, 3]);
+    let overlapping = w.uptime_proof(2, 3, 3);
+    let next = w.uptime_proof(3, 3, 3);
+    let body = l3
+        .propose(&ctx, &[overlapping.clone(), next.clone()], Some(&c3), &[])
+        .unwrap();
+    assert_eq!(body.proofs, vec![next]);
+    assert_eq!(body.reputation_events[0], uptime_event(&subject, 60));
+    let block = w.build(&l3, body).unwrap();
+    let l4 = l3.apply(&ctx, &block).unwrap();
+    assert_eq!(record(&l4, &subject).uptime_minutes, 180);
+    assert_eq!(l4.uptime_credited_to(&subject), Some(3));
 }
 
 // ─────────────────────────────── tampering ───────────────────────────────

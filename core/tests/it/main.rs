@@ -11,6 +11,7 @@ mod proof;
 mod ratelimit_props;
 mod reputation_props;
 mod state;
+mod stwo_ledger;
 mod vectors;
 mod verify;
 mod wire_roundtrip;

@@ -47,10 +47,12 @@ fn world() -> World {
     });
     identities.push(v);
     let genesis = Genesis::from_file(GenesisFile {
+        stark_programs: Vec::new(),
         network_id: "devnet".into(),
         genesis_time_ms: 0,
         tiers: Default::default(),
         consensus: Default::default(),
+        uptime: Default::default(),
         identities,
     })
     .unwrap();
@@ -131,7 +133,9 @@ fn a_witnessed_uptime_claim_credits_the_vouched_share_of_its_window() {
         effect,
         ProofEffect::UptimeCredit {
             subject: w.subject.zsi_id(),
-            minutes: 9
+            minutes: 9,
+            from_height: 9_301,
+            to_height: 9_900,
         }
     );
     let event = effect.reputation_event().unwrap();
@@ -146,7 +150,9 @@ fn a_witnessed_uptime_claim_credits_the_vouched_share_of_its_window() {
         check(&w, &e).unwrap(),
         ProofEffect::UptimeCredit {
             subject: w.subject.zsi_id(),
-            minutes: 10
+            minutes: 10,
+            from_height: 9_301,
+            to_height: 9_900,
         }
     );
 }
@@ -208,6 +214,15 @@ fn uptime_rules_each_refuse() {
             ),
         ),
         (
+            // An old window: uptime cannot be banked and claimed later.
+            "more than 3600 blocks before the current height",
+            envelope(
+                &w.subject,
+                &claim(&w, &w.subject, 6_000, 6_399, 41),
+                &[(w1, 41), (w2, 41)],
+            ),
+        ),
+        (
             "window of",
             envelope(&w.subject, &claim(&w, &w.subject, 1, 10_000, 11), &[(w1, 11), (w2, 11)]),
         ),
@@ -245,6 +260,17 @@ fn uptime_rules_each_refuse() {
             let mut proof = proto::UptimeProof::decode(e.proof.as_slice()).unwrap();
             proof.witnesses[1].heartbeats_seen = 60; // no longer what w2 signed
             e.proof = proof.encode_to_vec();
+            e.sign_with(w.subject.identity_key());
+            e
+        }),
+        // The window is part of what every witness signed: countersignatures
+        // of one window cannot be moved to a later (not yet credited) one.
+        ("signature does not verify", {
+            let c = claim(&w, &w.subject, 9_301, 9_900, 61);
+            let mut e = envelope(&w.subject, &c, &[(w1, 61), (w2, 61)]);
+            let moved = claim(&w, &w.subject, 9_302, 9_901, 61);
+            e.statement = moved.encode_to_vec();
+            e.height = 9_901;
             e.sign_with(w.subject.identity_key());
             e
         }),

@@ -109,6 +109,7 @@ fn deterministic_vectors() -> Vec<Value> {
         sequence: 9,
         agent: "tiernet-node/0.1.0".into(),
         signature: vec![],
+        ..Default::default()
     };
     heartbeat.sign_with(alice.identity_key());
     let blocks = BlocksMessage {

@@ -246,10 +246,12 @@ fn a_genesis_file_anchors_trust() {
         })
         .collect();
     let genesis = Genesis::from_file(GenesisFile {
+        stark_programs: Vec::new(),
         network_id: "devnet".into(),
         genesis_time_ms: GENESIS_MS,
         tiers: Default::default(),
         consensus: Default::default(),
+        uptime: Default::default(),
         identities,
     })
     .unwrap();

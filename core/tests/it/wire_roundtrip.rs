@@ -176,6 +176,32 @@ fn too_many_items_are_refused() {
 }
 
 #[test]
+fn heartbeat_round_trip_times_are_bounded() {
+    let heartbeat = |rtts: Vec<PeerRtt>| MetaMessage {
+        kind: Some(meta_message::Kind::Heartbeat(Heartbeat {
+            network_id: "n".into(),
+            time_ms: 1,
+            sequence: 1,
+            peer_count: 40,
+            rtts,
+            ..Default::default()
+        })),
+    };
+    let rtt = |len: usize| PeerRtt {
+        peer_id: vec![1; len],
+        rtt_ms: 3,
+    };
+    let ok = heartbeat(vec![rtt(38); 32]);
+    assert_eq!(decode::<MetaMessage>(&encode(&ok)).unwrap(), ok);
+    let (path, problem) = invalid_field(decode::<MetaMessage>(&encode(&heartbeat(vec![rtt(38); 33]))).unwrap_err());
+    assert_eq!(path, "heartbeat.rtts");
+    assert_eq!(problem, FieldProblem::TooMany { max: 32, actual: 33 });
+    let (path, problem) = invalid_field(decode::<MetaMessage>(&encode(&heartbeat(vec![rtt(65)]))).unwrap_err());
+    assert_eq!(path, "heartbeat.rtts[0].peer_id");
+    assert_eq!(problem, FieldProblem::TooLong { max: 64, actual: 65 });
+}
+
+#[test]
 fn empty_oneof_and_unknown_enums_are_refused() {
     let (path, problem) = invalid_field(decode::<VotesMessage>(&[]).unwrap_err());
     assert_eq!((path.as_str(), problem), ("kind", FieldProblem::Missing));

@@ -8,9 +8,14 @@
 //! and decided blocks, and commits decisions durably before the engine
 //! moves on.
 //!
-//! On open it replays the stored blocks through the ledger (so the chain
-//! state is recomputed, never trusted from disk) and brings the state tree
-//! up to the last stored height.
+//! On open it loads the ledger from the state tree at the last stored
+//! height ([`Ledger::restore`]: the entries must hash to that block's
+//! `state_root`, the validator sets to its header's hashes), so a restart
+//! costs the size of the state, not the length of the chain; only blocks
+//! stored beyond the state tree (a crash between the two writes) are
+//! replayed. If the stored state does not verify, it falls back to
+//! replaying every block from genesis, which [`OpenMode::Replay`] (the
+//! `tiernet-node verify-chain` command) also forces.
 
 use std::collections::BTreeSet;
 
@@ -87,6 +92,8 @@ pub struct Chain {
     state: StateStore,
     mempool: Mempool,
     verifiers: VerifierRegistry,
+    /// The STARK programs of genesis (`stwo/v1`, issue 19).
+    programs: Vec<tiernet_core::proof::program::ProgramSpec>,
     evidence: Vec<proto::Evidence>,
     votes: DoubleSignDetector,
     last_commit: Option<proto::CommitCertificate>,
@@ -106,12 +113,43 @@ impl std::fmt::Debug for Chain {
     }
 }
 
+/// The proof verifiers of `genesis`: the builtins, plus `stwo/v1` for the
+/// STARK programs genesis lists (issue 19: permissionless registration).
+pub fn verifiers_for(genesis: &Genesis) -> VerifierRegistry {
+    let mut verifiers = VerifierRegistry::with_uptime(&genesis.uptime);
+    if !genesis.file.stark_programs.is_empty() {
+        verifiers.register(Box::new(tiernet_core::proof::stwo::StwoVerifier::new(
+            genesis.file.stark_programs.clone(),
+        )));
+    }
+    verifiers
+}
+
+/// How [`Chain::open_with`] rebuilds the chain state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Load it from the state tree at the last stored height (verified
+    /// against that block's header); replay only what the state tree lacks.
+    FromState,
+    /// Replay every stored block from genesis (`verify-chain`).
+    Replay,
+}
+
+/// The most set-change heights loaded on restore (each is a block that
+/// slashed a validator; a chain with more falls back to a replay).
+const MAX_SET_CHANGES: usize = 1 << 16;
+
 impl Chain {
-    /// Opens the chain of `genesis` in `store`: replays every stored block.
+    /// Opens the chain of `genesis` in `store` ([`OpenMode::FromState`]).
     /// `me` is this node's ZSI (the proposer field of its blocks). Block
     /// times come from the consensus engine, which is handed the clock
     /// ([`super::engine::Engine::handle`]).
     pub fn open(store: Store, genesis: &Genesis, me: Option<ZsiId>) -> Result<Chain, ChainError> {
+        Self::open_with(store, genesis, me, OpenMode::FromState)
+    }
+
+    /// Opens the chain, rebuilding its state as `mode` says.
+    pub fn open_with(store: Store, genesis: &Genesis, me: Option<ZsiId>, mode: OpenMode) -> Result<Chain, ChainError> {
         let blocks = BlockStore::open(store.clone())?;
         let state = StateStore::open(store.clone())?;
         let mempool = Mempool::open(
@@ -125,7 +163,8 @@ impl Chain {
             blocks,
             state,
             mempool,
-            verifiers: VerifierRegistry::with_builtins(),
+            verifiers: verifiers_for(genesis),
+            programs: genesis.file.stark_programs.clone(),
             evidence: Vec::new(),
             votes: DoubleSignDetector::new(),
             last_commit: None,
@@ -138,7 +177,20 @@ impl Chain {
             chain.state.apply(0, &writes(&chain.ledger))?;
         }
         let last = chain.blocks.last_height()?;
-        for height in 1..=last {
+        let base = stored_state.min(last);
+        let mut from = 1;
+        if mode == OpenMode::FromState && base > 0 {
+            match chain.restore(genesis, base) {
+                Ok(()) => {
+                    info!(height = base, root = %chain.ledger.root(), "chain state loaded from the state store");
+                    from = base + 1;
+                }
+                Err(reason) => {
+                    warn!(height = base, %reason, "cannot load the chain state from the state store; replaying every block")
+                }
+            }
+        }
+        for height in from..=last {
             let fb = chain.blocks.get(height)?.ok_or(ChainError::Gap(height))?;
             let block = fb.block.unwrap_or_default();
             let next = chain
@@ -153,10 +205,66 @@ impl Chain {
             chain.last_header = block.header;
             chain.last_commit = fb.commit;
         }
-        if last > 0 {
-            info!(height = last, root = %chain.ledger.root(), "chain replayed from the block store");
+        if last >= from {
+            info!(from, height = last, root = %chain.ledger.root(), "blocks replayed from the block store");
         }
         Ok(chain)
+    }
+
+    /// Loads the ledger at `height` from the state store (see
+    /// [`Ledger::restore`]), with the last header, commit and set changes.
+    fn restore(&mut self, genesis: &Genesis, height: u64) -> Result<(), String> {
+        let fb = self
+            .blocks
+            .get(height)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no block at height {height}"))?;
+        let header = fb
+            .block
+            .as_ref()
+            .and_then(|b| b.header.clone())
+            .ok_or_else(|| format!("the block at height {height} has no header"))?;
+        let key = tiernet_core::state::validators_key();
+        // The ledger writes the set only when it changes: these are the set
+        // changes (and 0, genesis).
+        let written = self
+            .state
+            .written_at(key, height, MAX_SET_CHANGES)
+            .map_err(|e| e.to_string())?;
+        if written.len() >= MAX_SET_CHANGES {
+            return Err(format!("more than {MAX_SET_CHANGES} validator-set changes"));
+        }
+        let signing_set = if height == 1 {
+            self.ledger.validators().clone()
+        } else {
+            let bytes = self
+                .state
+                .get(key, height - 1)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no validator set at height {}", height - 1))?;
+            let set = <proto::ValidatorSet as prost::Message>::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+            ValidatorSet::from_proto(&set).map_err(|e| e.to_string())?
+        };
+        let entries = self.state.entries(height).map_err(|e| e.to_string())?;
+        self.ledger = Ledger::restore(genesis, &header, signing_set, entries).map_err(|e| e.to_string())?;
+        // Confirm each candidate by its header (a state tree that starts at
+        // a later height than genesis wrote every key there).
+        let mut set_changes = BTreeSet::new();
+        for h in written.into_iter().filter(|h| (1..=height).contains(h)) {
+            let changed = self
+                .blocks
+                .signed_header(h)
+                .map_err(|e| e.to_string())?
+                .and_then(|s| s.header)
+                .is_some_and(|hd| hd.next_validators_hash != hd.validators_hash);
+            if changed {
+                set_changes.insert(h);
+            }
+        }
+        self.set_changes = set_changes;
+        self.last_header = Some(header);
+        self.last_commit = fb.commit;
+        Ok(())
     }
 
     fn exec(&self) -> ExecContext<'_> {
@@ -237,6 +345,11 @@ impl Chain {
         &self.evidence
     }
 
+    /// The STARK programs of genesis (`stwo/v1`).
+    pub fn genesis_programs(&self) -> &[tiernet_core::proof::program::ProgramSpec] {
+        &self.programs
+    }
+
     /// Verifies a proof envelope from `proofs` against chain state and
     /// keeps it in the mempool if it is new and valid.
     pub fn submit_proof(&mut self, envelope: &proto::ProofEnvelope) -> ProofOutcome {
@@ -254,8 +367,19 @@ impl Chain {
             freshness_blocks: PROOF_FRESHNESS_BLOCKS,
             block_time_ms: consensus.block_time_ms,
         };
-        if let Err(error) = self.verifiers.check_envelope(envelope, &ctx) {
-            return ProofOutcome::Invalid(error);
+        match self.verifiers.check_envelope(envelope, &ctx) {
+            Err(error) => return ProofOutcome::Invalid(error),
+            // Its uptime window is credited already (the same claim in
+            // another envelope): chain state, not a fault of the relay.
+            Ok(verified)
+                if self
+                    .ledger
+                    .check_uptime_window(&verified.effect, &std::collections::BTreeMap::new())
+                    .is_err() =>
+            {
+                return ProofOutcome::Duplicate;
+            }
+            Ok(_) => {}
         }
         match self.mempool.insert(envelope.clone()) {
             Ok(Inserted::New) => ProofOutcome::Accepted,
@@ -458,10 +582,12 @@ mod tests {
             })
             .collect();
         let genesis = Genesis::from_file(GenesisFile {
+            stark_programs: Vec::new(),
             network_id: "unitnet".into(),
             genesis_time_ms: 1_000,
             tiers: Default::default(),
             consensus: Default::default(),
+            uptime: Default::default(),
             identities,
         })
         .unwrap();

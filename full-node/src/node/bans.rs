@@ -30,6 +30,8 @@ impl Node {
                 } else {
                     warn!(%peer, until_ms, offences, reason = event.label(), "peer banned");
                     self.metrics.bans.inc();
+                    #[cfg(feature = "testing")]
+                    self.probe(|| super::probe::ProbeEvent::Banned { peer, at_ms: now });
                     self.impose_ban(peer, until_ms);
                 }
             }
@@ -77,6 +79,8 @@ impl Node {
 
     /// Refuses, blacklists and disconnects `peer` until `until_ms`.
     pub(super) fn impose_ban(&mut self, peer: PeerId, until_ms: u64) {
+        // Before the disconnection: the manager still knows the peer's IPs.
+        self.swarm.behaviour_mut().gate.on_peer_banned(&peer, now_ms());
         self.bans.insert(peer, until_ms);
         self.shut_out(peer);
     }

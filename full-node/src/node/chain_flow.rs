@@ -93,6 +93,7 @@ impl Node {
                     let latency = now_ms().saturating_sub(proposed);
                     self.metrics.chain_height.set(i64::try_from(height).unwrap_or(i64::MAX));
                     self.metrics.finality_ms.set(i64::try_from(latency).unwrap_or(i64::MAX));
+                    self.ops.finality.observe(latency as f64 / 1_000.0);
                     self.metrics.proofs_included.inc_by(block.proofs.len() as u64);
                     if self.finality.len() >= FINALITY_SAMPLES_KEPT {
                         self.finality.pop_front();
@@ -102,6 +103,16 @@ impl Node {
                         latency_ms: latency,
                     });
                     info!(height, latency_ms = latency, "height decided");
+                    #[cfg(feature = "testing")]
+                    self.probe(|| super::probe::ProbeEvent::Decided {
+                        height,
+                        hash: block
+                            .header
+                            .as_ref()
+                            .map_or([0; 32], |h| *tiernet_core::wire::sign::header_hash(h).as_bytes()),
+                        proposed_ms: proposed,
+                        at_ms: now_ms(),
+                    });
                 }
             }
         }
@@ -134,9 +145,12 @@ impl Node {
         let Some(chain) = &self.chain else {
             return;
         };
+        let _span = tracing::info_span!("block_commit", height = chain.ledger().height()).entered();
         let ledger = chain.ledger();
         self.handshake.set_registry(ledger.registry().clone());
         self.validators = Some(ledger.validators().clone());
+        self.peerstore
+            .set_protected(ledger.validators().iter().map(|v| v.zsi_id).collect());
         let mut changed = Vec::new();
         for (peer, live) in &mut self.live {
             let Some(standing) = live.standing.as_mut() else {
@@ -153,6 +167,7 @@ impl Node {
             }
         }
         self.take_snapshot();
+        self.uptime_after_commit();
         for (peer, tier) in changed {
             if let Err(error) = self.peerstore.set_tier(&peer, tier) {
                 warn!(%peer, %error, "cannot record the peer's new tier");
@@ -247,6 +262,8 @@ impl Node {
             },
         );
         self.catch_up.sent(ask, request, now);
+        self.sync_sent_ms = Some(now);
+        self.ops.syncing.set(1);
     }
 
     /// Judges a catch-up answer, applies it if it is good, and records the
@@ -259,6 +276,10 @@ impl Node {
         response: proto::SyncResponse,
     ) {
         let now = now_ms();
+        let _span = tracing::info_span!("sync_request", %peer, height = asked).entered();
+        if let Some(sent) = self.sync_sent_ms.take() {
+            self.ops.sync_request.observe(now.saturating_sub(sent) as f64 / 1_000.0);
+        }
         let answer = match response.kind {
             Some(sync_response::Kind::Block(fb)) => self.apply_caught_up(peer, asked, fb),
             Some(sync_response::Kind::Error(e)) => {
@@ -330,6 +351,9 @@ impl Node {
                     self.answer_sync(peer, request, channel);
                 }
                 request_response::Message::Response { request_id, response } => {
+                    if self.on_registration_response(request_id, &response) {
+                        return;
+                    }
                     if let Some(asked) = self.catch_up.asked(request_id) {
                         self.on_catch_up_response(peer, request_id, asked, response);
                     }
@@ -385,17 +409,30 @@ impl Node {
                     rate.per_second, rate.burst
                 ),
             )
+        } else if let Some(proto::sync_request::Kind::SubmitProof(submit)) = request.kind {
+            self.answer_submit_proof(peer, submit, now)
         } else {
             match &self.chain {
                 None => sync_server::error(proto::SyncErrorCode::NotFound, "this node has no chain (no genesis)"),
-                Some(chain) => SyncServer {
-                    chain,
-                    snapshots: self.snapshots.as_ref(),
-                    forge: self.config.testing_forge_sync,
+                Some(chain) => {
+                    // Peer exchange (issue 18): other connected peers' addresses.
+                    let peers = match &request.kind {
+                        Some(proto::sync_request::Kind::Peers(_)) => self.peer_addrs_for(&peer),
+                        _ => Vec::new(),
+                    };
+                    SyncServer {
+                        chain,
+                        snapshots: self.snapshots.as_ref(),
+                        forge: self.config.testing_forge_sync,
+                        peers: &peers,
+                    }
+                    .answer(request)
                 }
-                .answer(request),
             }
         };
+        self.ops
+            .sync_response_bytes
+            .observe(prost::Message::encoded_len(&response) as f64);
         if self
             .swarm
             .behaviour_mut()
@@ -409,6 +446,17 @@ impl Node {
 }
 
 impl Node {
+    /// Dialable addresses of the connected, unbanned peers other than
+    /// `requester`, from the peerstore (a `Peers` sync answer).
+    fn peer_addrs_for(&self, requester: &PeerId) -> Vec<String> {
+        let mut live: Vec<&PeerId> = self.live.keys().filter(|p| !self.bans.contains_key(p)).collect();
+        live.sort();
+        let known = live
+            .into_iter()
+            .filter_map(|p| self.peerstore.get(p).map(|r| (*p, r.addrs.as_slice())));
+        crate::sync_server::peer_addrs(known, requester)
+    }
+
     pub(super) fn chain_view(&self) -> Option<ChainView> {
         let chain = self.chain.as_ref()?;
         let ledger = chain.ledger();

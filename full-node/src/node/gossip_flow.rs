@@ -12,7 +12,6 @@ use libp2p::{Multiaddr, PeerId};
 use tiernet_core::gossip::{GossipContext, Payload};
 use tiernet_core::inbound::{Acceptance, Decision, InboundMessage, proof_decision};
 use tiernet_core::wire::proto::{self, votes_message};
-use tiernet_core::wire::sign::{SignedMessage, header_hash};
 use tiernet_core::wire::{Topic, encode};
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // warn: the test API only
 use tracing::{debug, info, warn};
@@ -47,6 +46,8 @@ impl Node {
     fn on_gossip(&mut self, relay: PeerId, id: MessageId, message: gossipsub::Message) {
         let now = now_ms();
         let topic = self.topics.topic(&message.topic);
+        let _span =
+            tracing::debug_span!("gossip", topic = topic.map_or("unknown", Topic::name), peer = %relay).entered();
         let Some(validators) = &self.validators else {
             self.count(topic.unwrap_or(Topic::Meta), "-", "no_genesis");
             self.verdict(&id, &relay, MessageAcceptance::Ignore);
@@ -65,11 +66,31 @@ impl Node {
             validators,
             policy: &self.policy,
             head_height: self.chain.as_ref().map_or(0, |c| c.ledger().height()),
+            head_hash: match topic {
+                Some(Topic::Blocks) => self
+                    .chain
+                    .as_ref()
+                    .and_then(|c| c.last_header())
+                    .map(tiernet_core::wire::sign::header_hash),
+                _ => None,
+            },
             windows: Default::default(),
             now_ms: now,
             max_clock_skew_ms: crate::gossip::DUPLICATE_CACHE.as_millis() as u64,
         };
         let mut decision = self.inbound.handle_gossip(&inbound, &view);
+        // A `stwo/v1` proof is verified only within the verification budget
+        // (issue 19); over it, the proof is ignored unverified.
+        let over_budget = match &decision.accepted {
+            Some(accepted) => match &accepted.payload {
+                Payload::Proofs(m) => m
+                    .envelope
+                    .as_ref()
+                    .is_some_and(|e| self.stark_budget_allows(e, relay, now).is_err()),
+                _ => false,
+            },
+            None => false,
+        };
         // A proof envelope must also pass its kind's verifier against chain state.
         if let Some(accepted) = &decision.accepted
             && let Payload::Proofs(m) = &accepted.payload
@@ -77,6 +98,7 @@ impl Node {
             && let Some(envelope) = &m.envelope
         {
             let outcome = match chain.submit_proof(envelope) {
+                _ if over_budget => Ok(false),
                 ProofOutcome::Accepted => Ok(true),
                 ProofOutcome::Duplicate | ProofOutcome::Full => Ok(false),
                 ProofOutcome::Invalid(error) => Err(error),
@@ -85,16 +107,34 @@ impl Node {
                 decision = refused;
             }
         }
+        #[cfg(feature = "testing")]
+        self.probe(|| super::probe::ProbeEvent::Received {
+            topic,
+            id: id.0.clone(),
+            relay,
+            publisher: message.source,
+            bytes: message.data.len(),
+            acceptance: decision.acceptance,
+            at_ms: now,
+        });
         let topic = topic.unwrap_or(Topic::Meta);
         #[cfg(feature = "testing")]
         if let Some(accepted) = &decision.accepted {
             self.remember_received(topic, &id, &message, accepted);
         }
-        self.apply(topic, relay, &id, decision, now);
+        self.apply(topic, relay, message.source, &id, decision, now);
     }
 
     /// Carries out a decision of the inbound policy.
-    fn apply(&mut self, topic: Topic, relay: PeerId, id: &MessageId, decision: Decision, now: u64) {
+    fn apply(
+        &mut self,
+        topic: Topic,
+        relay: PeerId,
+        publisher: Option<PeerId>,
+        id: &MessageId,
+        decision: Decision,
+        now: u64,
+    ) {
         self.count(topic, decision.tier, decision.label);
         let acceptance = match decision.acceptance {
             Acceptance::Accept => MessageAcceptance::Accept,
@@ -109,7 +149,7 @@ impl Node {
             Acceptance::Ignore => {
                 debug!(%topic, peer = %relay, reason = decision.reason.as_ref().map(tracing::field::display), "gossip ignored")
             }
-            Acceptance::Accept => {}
+            Acceptance::Accept => self.swarm.behaviour_mut().gate.mark_useful(&relay),
         }
         if let Some(event) = decision.relay_event {
             if event.points(self.peerstore.params()) < 0.0 {
@@ -126,6 +166,7 @@ impl Node {
         };
         debug!(%topic, author = ?accepted.author, tier = %accepted.tier, "gossip accepted");
         match accepted.payload {
+            Payload::Meta(m) => self.on_meta(&m, publisher),
             Payload::Blocks(m) => self.drive(EngineInput::Blocks(m)),
             Payload::Votes(m) => {
                 let mut detected = None;
@@ -203,45 +244,23 @@ impl Node {
     /// Publishes a message of our own on `topic`.
     pub(super) fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<String, String> {
         let ident = self.topics.ident(topic).clone();
-        self.swarm
+        #[cfg(feature = "testing")]
+        let (bytes, kind) = (data.len(), super::probe::message_kind(topic, &data));
+        let id = self
+            .swarm
             .behaviour_mut()
             .gossipsub
             .publish(ident, data)
-            .map(|id| hex::encode(id.0))
-            .map_err(|e| format!("cannot publish on {topic}: {e}"))
-    }
-
-    /// Publishes our heartbeat on `meta`: our network, identity (signed by
-    /// it; an observer's is unsigned), last decided height and its hash, the
-    /// time, and a sequence that keeps increasing across restarts (the
-    /// clock in ms, or one more than the last).
-    pub(super) fn publish_heartbeat(&mut self) {
-        let now = now_ms();
-        self.heartbeat_sequence = now.max(self.heartbeat_sequence.saturating_add(1));
-        let (height, head_hash) = match self.chain.as_ref().and_then(|c| c.last_header()) {
-            Some(header) => (header.height, header_hash(header).as_bytes().to_vec()),
-            None => (0, Vec::new()),
-        };
-        let mut heartbeat = proto::Heartbeat {
-            network_id: self.config.network_id.to_string(),
-            zsi_id: Vec::new(),
-            height,
-            head_hash,
-            time_ms: now,
-            sequence: self.heartbeat_sequence,
-            agent: crate::behaviour::agent_version(),
-            signature: Vec::new(),
-        };
-        if let Some(identity) = self.handshake.identity() {
-            heartbeat.zsi_id = identity.zsi_id().as_bytes().to_vec();
-            heartbeat.sign_with(identity.identity_key());
-        }
-        let message = proto::MetaMessage {
-            kind: Some(proto::meta_message::Kind::Heartbeat(heartbeat)),
-        };
-        if let Err(error) = self.publish(Topic::Meta, encode(&message)) {
-            debug!(%error, "heartbeat not published");
-        }
+            .map_err(|e| format!("cannot publish on {topic}: {e}"))?;
+        #[cfg(feature = "testing")]
+        self.probe(|| super::probe::ProbeEvent::Published {
+            topic,
+            kind,
+            id: id.0.clone(),
+            bytes,
+            at_ms: now_ms(),
+        });
+        Ok(hex::encode(id.0))
     }
 
     /// Test API: publishes a sample message on `topic`, without our own

@@ -17,6 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod bans;
 mod chain_flow;
 mod gossip_flow;
+mod ops_flow;
+mod peers;
+#[cfg(feature = "testing")]
+pub mod probe;
+pub mod register_flow;
 
 use std::collections::VecDeque;
 
@@ -36,7 +41,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundFailure, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, ListenError, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use tiernet_core::genesis::{Genesis, GenesisError};
 use tiernet_core::identity::registry::PeerStanding;
 use tiernet_core::identity::{KeyFileError, KeyOrigin, NodeKeypair, ZsiKeypair};
@@ -58,6 +63,15 @@ use crate::telemetry::ReceivedView;
 use crate::telemetry::{PeerView, StatusView, TelemetryError, TelemetryQuery, TelemetryServer};
 use crate::transport::{self, TransportError, TransportOptions, transport_name};
 use crate::webrtc_cert::{CertError, load_or_create_certificate};
+
+/// Builds a node's transport from its libp2p key (see [`Node::with_transport`]).
+pub type TransportFactory = Box<
+    dyn FnOnce(
+            &libp2p::identity::Keypair,
+        )
+            -> Result<libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>, TransportError>
+        + Send,
+>;
 
 /// How long shutdown waits for listeners and connections to close cleanly
 /// before dropping them.
@@ -198,6 +212,8 @@ pub struct Node {
     policy: AdmissionPolicy,
     /// The sans-IO decisions on inbound gossip.
     inbound: InboundPolicy,
+    /// Where seen ids and replay windows are persisted (in batches).
+    gossip_state: crate::gossip_state::GossipStateStore,
     /// Sync requests per peer.
     sync_limits: Limiter<chain_flow::SyncLimit>,
     /// Hellos per connection.
@@ -207,6 +223,8 @@ pub struct Node {
     allow: std::collections::BTreeSet<PeerId>,
     block: std::collections::BTreeSet<PeerId>,
     heartbeat_sequence: u64,
+    /// When the DHT was last walked (ms).
+    last_walk_ms: u64,
     /// Accepted messages for `/testing/received`.
     #[cfg(feature = "testing")]
     received: VecDeque<ReceivedMessage>,
@@ -227,6 +245,26 @@ pub struct Node {
     published: VecDeque<[u8; 32]>,
     /// The latest decisions' finality latencies (bounded).
     finality: VecDeque<crate::telemetry::FinalitySample>,
+    /// The network simulator's instrumentation.
+    #[cfg(feature = "testing")]
+    probe: Option<probe::Probe>,
+    /// Nodes heard on `meta` (bounded).
+    liveness: crate::liveness::LivenessTable,
+    /// Witnessing, attestations and our own uptime proofs (with a chain).
+    uptime: Option<crate::uptime::UptimeDuty>,
+    /// Round-trip times to connected peers (ping), ms; bounded.
+    rtts: HashMap<PeerId, u32>,
+    /// When each connected peer's first connection was established (ms),
+    /// until its handshake completes: the handshake histogram.
+    handshake_started: HashMap<PeerId, u64>,
+    /// The catch-up request in flight and when it was sent (ms).
+    sync_sent_ms: Option<u64>,
+    /// Operations metrics.
+    ops: crate::ops_metrics::OpsMetrics,
+    /// Verification budget for `stwo/v1` proofs (issue 19).
+    stark_budget: tiernet_core::proof::stwo::VerifyBudget<register_flow::BudgetKey>,
+    /// Our own pending registration (`tiernet-node register`).
+    registration: Option<register_flow::PendingRegistration>,
 }
 
 /// A gossip message this node accepted (kept for `/testing/received`).
@@ -239,8 +277,14 @@ struct ReceivedMessage {
     tier: Tier,
 }
 
-/// How often a node publishes its heartbeat on `meta`.
+/// How often a node publishes its heartbeat on `meta` by default
+/// (`heartbeat.interval_ms`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A node heard this many blocks below the highest height heard is listed
+/// as falling behind in `GET /alerts` (the `TiernetFallingBehind` rule uses
+/// the same margin).
+pub const BEHIND_ALERT_BLOCKS: u64 = 10;
 
 /// How often expired bans are lifted.
 const BAN_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -297,6 +341,29 @@ impl Node {
     /// `peer_id:`, builds the swarm and opens every configured listener.
     /// Must be called from within a Tokio runtime.
     pub fn new(config: ValidConfig, reporter: Reporter) -> Result<Self, NodeError> {
+        Self::build(config, reporter, None)
+    }
+
+    /// Like [`Node::new`], but over the caller's transport instead of the
+    /// configured TCP, WebSocket and WebRTC stack (the network simulator
+    /// runs nodes over links with latency this way), listening on `listen`
+    /// (addresses that transport understands) in addition to the configured
+    /// listen addresses. `transport` gets the node's libp2p key: Noise must
+    /// authenticate with it.
+    pub fn with_transport(
+        config: ValidConfig,
+        reporter: Reporter,
+        transport: TransportFactory,
+        listen: Vec<Multiaddr>,
+    ) -> Result<Self, NodeError> {
+        Self::build(config, reporter, Some((transport, listen)))
+    }
+
+    fn build(
+        config: ValidConfig,
+        reporter: Reporter,
+        injected: Option<(TransportFactory, Vec<Multiaddr>)>,
+    ) -> Result<Self, NodeError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(NodeError::NoRuntime);
         }
@@ -363,7 +430,15 @@ impl Node {
             ),
             None => None,
         };
-        let peerstore = Peerstore::open(store.clone(), config.max_peers, config.reputation)?;
+        // Validators' records are evicted last (see peerstore::eviction_victim).
+        let protected = chain
+            .as_ref()
+            .map(|c| c.validators())
+            .or(validators.as_ref())
+            .map(|set| set.iter().map(|v| v.zsi_id).collect())
+            .unwrap_or_default();
+        let peerstore =
+            Peerstore::open_protecting(store.clone(), config.max_peers, config.reputation, protected, now_ms())?;
         info!(known_peers = peerstore.len(), "opened the peerstore");
         let webrtc_certificate = if config.listen_webrtc.is_empty() {
             None
@@ -377,13 +452,19 @@ impl Node {
             None => None,
         };
         let libp2p_key = key.to_libp2p();
-        let transport = transport::build(
-            &libp2p_key,
-            TransportOptions {
-                webrtc_certificate,
-                websocket_tls,
-            },
-        )?;
+        let (transport, extra_listen) = match injected {
+            Some((factory, listen)) => (factory(&libp2p_key)?, listen),
+            None => (
+                transport::build(
+                    &libp2p_key,
+                    TransportOptions {
+                        webrtc_certificate,
+                        websocket_tls,
+                    },
+                )?,
+                Vec::new(),
+            ),
+        };
         let limits = Limits {
             max_connections: config.max_connections,
             max_connections_per_peer: config.max_connections_per_peer,
@@ -391,9 +472,28 @@ impl Node {
         let mut registry = Registry::with_prefix("tiernet");
         let libp2p_metrics = Libp2pMetrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = NodeMetrics::register(&mut registry);
+        let ops = crate::ops_metrics::OpsMetrics::register(&mut registry);
+        let uptime = chain.as_ref().map(|c| {
+            crate::uptime::UptimeDuty::new(
+                config.network_id.clone(),
+                handshake.zsi_id(),
+                *c.ledger().uptime(),
+                c.ledger().consensus().block_time_ms,
+            )
+        });
+        let liveness = crate::liveness::LivenessTable::new(
+            crate::liveness::DEFAULT_MAX_NODES,
+            u64::try_from(config.heartbeat_interval.as_millis()).unwrap_or(u64::MAX),
+            config.offline_after,
+        );
         let topics = Topics::new(&config.network_id);
         let gossipsub = crate::gossip::behaviour(&libp2p_key, &topics, registry.sub_registry_with_prefix("gossipsub"))?;
-        let behaviour = Behaviour::new(libp2p_key.public(), limits, gossipsub);
+        let gate = crate::peer_manager::gate::Gate::new(
+            config.connections.clone(),
+            crate::peer_manager::gate::PeerMetrics::register(&mut registry),
+        );
+        let kad = crate::discovery::behaviour(peer_id, &config.network_id).map_err(NodeError::Chain)?;
+        let behaviour = Behaviour::new(libp2p_key.public(), limits, gate, gossipsub, kad);
         let swarm = Swarm::new(
             transport,
             behaviour,
@@ -415,12 +515,14 @@ impl Node {
             validators,
             policy: AdmissionPolicy::default(),
             inbound: InboundPolicy::default(),
+            gossip_state: crate::gossip_state::GossipStateStore::new(store.clone()),
             sync_limits: Limiter::new(RATE_LIMIT_KEYS),
             hello_limits: Limiter::new(RATE_LIMIT_KEYS),
             bans: HashMap::new(),
             allow: std::collections::BTreeSet::new(),
             block: std::collections::BTreeSet::new(),
             heartbeat_sequence: now_ms(),
+            last_walk_ms: 0,
             #[cfg(feature = "testing")]
             received: VecDeque::new(),
             chain,
@@ -432,6 +534,16 @@ impl Node {
             silent_requests: VecDeque::new(),
             published: VecDeque::new(),
             finality: VecDeque::new(),
+            #[cfg(feature = "testing")]
+            probe: None,
+            liveness,
+            uptime,
+            rtts: HashMap::new(),
+            handshake_started: HashMap::new(),
+            sync_sent_ms: None,
+            ops,
+            stark_budget: register_flow::new_budget(),
+            registration: None,
             queries,
             query_sender,
             swarm,
@@ -467,24 +579,37 @@ impl Node {
                 reason: e.to_string(),
             })?;
         }
-        for addr in all_listen.clone() {
+        for addr in all_listen.iter().cloned().chain(extra_listen.iter().cloned()) {
             let id = node.swarm.listen_on(addr.clone()).map_err(|e| NodeError::Listen {
                 reason: transport_error_reason(&e),
                 addr,
             })?;
             node.listeners.insert(id);
         }
-        if all_listen.is_empty() {
+        if all_listen.is_empty() && extra_listen.is_empty() {
             warn!("no listen addresses configured: this node only dials out");
+        }
+        for addr in node.config.announce.clone() {
+            info!(address = %addr, "announcing an external address");
+            node.swarm.add_external_address(addr);
         }
         node.apply_peer_lists(allow, block);
         node.restore_bans(now_ms());
+        node.seed_reserved_peers();
+        node.restore_gossip_state();
         Ok(node)
     }
 
     /// This node's PeerId.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// A sender for telemetry queries: what the `/status`, `/peers` and
+    /// (with the cargo feature `testing`) `/testing/*` endpoints ask, for
+    /// callers in the same process.
+    pub fn query_sender(&self) -> mpsc::Sender<TelemetryQuery> {
+        self.query_sender.clone()
     }
 
     /// A sender for reloaded configurations (SIGHUP): the node applies the
@@ -503,6 +628,7 @@ impl Node {
                 warn!(%addr, "bootstrap address is this node itself; skipped");
                 continue;
             }
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
             let opts = DialOpts::peer_id(peer).addresses(vec![addr.clone()]).build();
             match self.swarm.dial(opts) {
                 Ok(()) => info!(%peer, %addr, "dialing bootstrap peer"),
@@ -532,20 +658,32 @@ impl Node {
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ban_check = tokio::time::interval(BAN_CHECK_INTERVAL);
         ban_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let mut walk = tokio::time::interval(crate::discovery::WALK_INTERVAL_LOW);
+        walk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.start_consensus();
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 event = futures::StreamExt::select_next_some(&mut self.swarm) => self.handle_event(event),
-                _ = flush.tick() => self.flush_peerstore(),
+                _ = flush.tick() => {
+                    self.flush_peerstore();
+                    self.flush_gossip_state();
+                }
                 Some(query) = self.queries.recv() => self.answer(query),
                 _ = ban_check.tick() => {
                     self.lift_expired_bans(now_ms());
+                    self.peer_manager_tick(now_ms());
                     self.poll_catch_up();
+                    self.liveness_tick();
+                    self.drive_registration(now_ms());
                 }
-                _ = heartbeat.tick() => self.publish_heartbeat(),
+                _ = heartbeat.tick() => {
+                    self.publish_heartbeat();
+                    self.liveness_tick();
+                }
+                _ = walk.tick() => self.walk_dht(),
                 Some(config) = self.reloads.recv() => {
                     info!("configuration reloaded: applying [peers] allow and block lists");
                     self.apply_peer_lists(config.allow, config.block);
@@ -564,6 +702,7 @@ impl Node {
         }
         self.close().await;
         self.flush_peerstore();
+        self.flush_gossip_state();
         info!("shut down");
         Ok(())
     }
@@ -670,6 +809,8 @@ impl Node {
                         self.metrics.peer_score.remove(&labels);
                     }
                     self.update_tier_gauge();
+                    self.forget_rtt(&peer_id);
+                    self.handshake_started.remove(&peer_id);
                     self.peerstore.observe(peer_id, now_ms());
                     self.reporter.report(Report::Disconnected(peer_id));
                 }
@@ -694,7 +835,8 @@ impl Node {
                 self.libp2p_metrics.record(&*event);
                 self.handle_gossipsub(*event);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => handle_ping(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.record_ping(&event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.handle_kad(*event),
             other => trace!(event = ?other, "swarm event"),
         }
     }
@@ -714,6 +856,10 @@ impl Node {
             ConnectedPoint::Dialer { address, .. } => address,
             ConnectedPoint::Listener { local_addr, .. } => local_addr,
         };
+        if endpoint.is_dialer() && is_dialable(address) {
+            // Checked: Noise proved the peer at this address.
+            self.peerstore.add_addresses(peer, [address.clone()], now);
+        }
         let live = self.live.entry(peer).or_default();
         live.connections.insert(connection, transport_name(address));
         let first = live.connections.len() == 1;
@@ -721,6 +867,9 @@ impl Node {
         if first {
             self.refresh_score(peer);
             self.update_tier_gauge();
+            if self.handshake_started.len() < self.config.max_connections as usize {
+                self.handshake_started.insert(peer, now);
+            }
         }
         let needs_handshake = self.live.get(&peer).is_some_and(|l| l.standing.is_none());
         if endpoint.is_dialer() && needs_handshake && first {
@@ -739,7 +888,11 @@ impl Node {
                     protocol = %info.protocol_version,
                     "peer identified"
                 );
-                let dialable = info.listen_addrs.into_iter().filter(is_dialable);
+                let dialable: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(is_dialable).collect();
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                for addr in &dialable {
+                    kad.add_address(&peer_id, addr.clone());
+                }
                 self.peerstore.add_addresses(peer_id, dialable, now_ms());
             }
             identify::Event::Error { peer_id, error, .. } => debug!(peer = %peer_id, error = %error, "identify failed"),
@@ -799,6 +952,7 @@ impl Node {
         hello: &proto::Hello,
         channel: ResponseChannel<proto::HandshakeResponse>,
     ) {
+        let _span = tracing::info_span!("handshake", %peer, side = "listener").entered();
         let now = now_ms();
         if !self.hello_limits.check(&connection, now) {
             // Refused before any verification or store write.
@@ -840,6 +994,7 @@ impl Node {
 
     /// The answer to our Hello.
     fn on_hello_response(&mut self, peer: PeerId, response: proto::HandshakeResponse) {
+        let _span = tracing::info_span!("handshake", %peer, side = "dialer").entered();
         let now = now_ms();
         match response.result {
             Some(handshake_response::Result::Hello(hello)) => match self.handshake.check(&peer, &hello, now) {
@@ -859,6 +1014,9 @@ impl Node {
 
     fn accept_standing(&mut self, peer: PeerId, standing: PeerStanding, agent: &str, now: u64) {
         info!(%peer, tier = %standing.tier, zsi_id = ?standing.zsi_id, basis = ?standing.basis, "handshake verified");
+        if let Some(started) = self.handshake_started.remove(&peer) {
+            self.ops.handshake.observe(now.saturating_sub(started) as f64 / 1_000.0);
+        }
         if let Err(error) = self
             .peerstore
             .set_identity(peer, standing.zsi_id, standing.tier, agent, now)
@@ -870,6 +1028,7 @@ impl Node {
             tier: standing.tier,
             zsi_id: standing.zsi_id,
         });
+        self.tell_manager_hello(peer, &standing, now);
         self.live.entry(peer).or_default().standing = Some(standing);
         self.refresh_score(peer);
         self.update_tier_gauge();
@@ -949,6 +1108,10 @@ impl Node {
                 let _ = reply.send(result);
             }
             #[cfg(feature = "testing")]
+            TelemetryQuery::Gossip(reply) => {
+                let _ = reply.send(self.gossip_view());
+            }
+            #[cfg(feature = "testing")]
             TelemetryQuery::Dial { addr, reply } => {
                 let _ = reply.send(self.dial_address(&addr));
             }
@@ -987,7 +1150,19 @@ impl Node {
                     zsi_id: self.handshake.zsi_id().map(|z| z.to_string()),
                     listen_addrs: self.listen_addrs.iter().map(ToString::to_string).collect(),
                     connected_peers: self.live.len(),
+                    height: self.chain.as_ref().map_or(0, |c| c.ledger().height()),
+                    version: agent_version(),
+                    syncing: self
+                        .chain
+                        .as_ref()
+                        .is_some_and(|c| self.catch_up.target() > c.ledger().height()),
                 });
+            }
+            TelemetryQuery::Liveness(reply) => {
+                let _ = reply.send(self.liveness.view(now));
+            }
+            TelemetryQuery::Alerts(reply) => {
+                let _ = reply.send(self.alerts_view());
             }
         }
     }
@@ -1050,13 +1225,6 @@ fn load_genesis(config: &ValidConfig) -> Result<Option<Genesis>, NodeError> {
         });
     }
     Ok(Some(genesis))
-}
-
-fn handle_ping(event: ping::Event) {
-    match event.result {
-        Ok(rtt) => trace!(peer = %event.peer, ?rtt, "ping"),
-        Err(e) => debug!(peer = %event.peer, error = %e, "ping failed"),
-    }
 }
 
 /// The error text of a transport error (whose own Display is empty for I/O

@@ -78,6 +78,7 @@ fn honest_relays_are_not_charged_for_messages_stale_only_at_the_next_hop() {
             sequence: now + 1_000_000 + i,
             agent: "edge".into(),
             signature: Vec::new(),
+            ..Default::default()
         };
         heartbeat.sign_with(attacker.identity_key());
         let data = encode(&proto::MetaMessage {

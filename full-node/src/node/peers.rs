@@ -1,0 +1,121 @@
+//! The node's side of the peer manager ([`crate::peer_manager`]): it tells
+//! the manager which PeerIds are validators (from the peerstore on start and
+//! from every verified Hello), which peers were useful or banned, and runs
+//! its periodic step with the peerstore's best known peers as redial
+//! candidates. Also the batched persistence of the gossip state
+//! ([`crate::gossip_state`]).
+
+use libp2p::PeerId;
+use tiernet_core::identity::registry::PeerStanding;
+
+use tracing::{info, warn};
+
+use super::{Node, now_ms};
+
+/// How many known peers are offered to each redial round.
+const REDIAL_CANDIDATES: usize = 64;
+
+impl Node {
+    /// Makes the validators recorded in the peerstore reserved (their
+    /// PeerIds and the IPs of their known addresses), so that a validator
+    /// that restarts is admitted even while strangers fill the node.
+    pub(super) fn seed_reserved_peers(&mut self) {
+        let Some(validators) = &self.validators else {
+            return;
+        };
+        let known: Vec<_> = self
+            .peerstore
+            .iter()
+            .filter(|r| r.zsi_id.is_some_and(|z| validators.contains(&z)))
+            .map(|r| (r.peer_id, r.addrs.clone()))
+            .collect();
+        let gate = &mut self.swarm.behaviour_mut().gate;
+        for (peer, addrs) in known {
+            gate.add_validator(peer, &addrs);
+        }
+    }
+
+    /// A Hello was verified: the manager learns the tier and whether the
+    /// peer is a validator (which reserves its room).
+    pub(super) fn tell_manager_hello(&mut self, peer: PeerId, standing: &PeerStanding, now: u64) {
+        let validator = standing
+            .zsi_id
+            .is_some_and(|z| self.validators.as_ref().is_some_and(|v| v.contains(&z)));
+        let addrs = self.peerstore.get(&peer).map(|r| r.addrs.clone()).unwrap_or_default();
+        self.swarm
+            .behaviour_mut()
+            .gate
+            .on_hello(peer, standing.tier, validator, &addrs, now);
+    }
+
+    /// The manager's periodic step.
+    pub(super) fn peer_manager_tick(&mut self, now: u64) {
+        let candidates = if self.swarm.behaviour().gate.manager().redial_due(now) {
+            let me = self.peer_id;
+            let mut candidates = self.peerstore.dial_candidates(now, REDIAL_CANDIDATES);
+            candidates.retain(|(peer, _)| *peer != me);
+            candidates
+        } else {
+            Vec::new()
+        };
+        self.swarm.behaviour_mut().gate.tick(now, &candidates);
+    }
+}
+
+impl Node {
+    /// Takes the seen ids and replay windows persisted before the last stop
+    /// or crash back into the inbound policy.
+    pub(super) fn restore_gossip_state(&mut self) {
+        let now = now_ms();
+        match self.gossip_state.load(now) {
+            Ok(tiernet_core::inbound::GossipChanges { seen, replay }) => {
+                info!(
+                    seen = seen.len(),
+                    replay_windows = replay.len(),
+                    "gossip state restored"
+                );
+                self.inbound.restore(seen, replay, now);
+            }
+            Err(error) => warn!(%error, "cannot load the gossip state; starting without it"),
+        }
+    }
+
+    /// Writes what changed in the gossip state since the last flush, in one
+    /// transaction (never per message).
+    pub(super) fn flush_gossip_state(&mut self) {
+        let changes = self.inbound.take_changes();
+        if let Err(error) = self.gossip_state.write(&changes, now_ms()) {
+            warn!(%error, "cannot persist the gossip state");
+        }
+    }
+}
+
+impl Node {
+    /// A random walk of the DHT (a closest-peers query for a random key):
+    /// every tick while below the target peer count, otherwise every
+    /// [`crate::discovery::WALK_INTERVAL`].
+    pub(super) fn walk_dht(&mut self) {
+        let now = now_ms();
+        let below = self.live.len() < self.config.connections.target_peers;
+        let due = now.saturating_sub(self.last_walk_ms)
+            >= u64::try_from(crate::discovery::WALK_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        if !below && !due {
+            return;
+        }
+        self.last_walk_ms = now;
+        self.swarm.behaviour_mut().kad.get_closest_peers(PeerId::random());
+    }
+
+    /// Kademlia events: only logged (routing is Kademlia's own; addresses
+    /// reach the peerstore only from successful outbound connections).
+    pub(super) fn handle_kad(&mut self, event: libp2p::kad::Event) {
+        match event {
+            libp2p::kad::Event::RoutingUpdated { peer, is_new_peer, .. } => {
+                if is_new_peer {
+                    tracing::debug!(%peer, "discovery: routing table learned a peer");
+                }
+            }
+            other => tracing::trace!(event = ?other, "kad"),
+        }
+    }
+}
