@@ -260,7 +260,8 @@ pub enum TelemetryQuery {
     Equivocate(oneshot::Sender<Result<String, String>>),
 }
 
-/// A gossip message the node accepted, as `/testing/received` shows it.
+/// What the node decided about a gossip message, as `/testing/received`
+/// shows it (the last [`crate::node::RECEIVED_KEPT`] messages).
 #[cfg(feature = "testing")]
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ReceivedView {
@@ -272,6 +273,12 @@ pub struct ReceivedView {
     pub author: String,
     /// The author's tier.
     pub tier: String,
+    /// `accept`, or the reason it was ignored or rejected (the `decision`
+    /// label of `tiernet_gossip_messages_total`).
+    pub decision: String,
+    /// The message's bytes (hex) if it is at most
+    /// [`crate::node::RECEIVED_DATA_MAX`] bytes long, else empty.
+    pub data: String,
 }
 
 /// The telemetry server could not start.

@@ -298,6 +298,7 @@ impl LightClientBuilder {
                 connections: Mutex::new(HashMap::new()),
                 local_peer: Mutex::new(None),
                 trust_file: Mutex::new(self.trust_file),
+                #[cfg(not(target_arch = "wasm32"))]
                 saved_height: std::sync::atomic::AtomicU64::new(0),
                 peer_book: Mutex::new(PeerBook::default()),
                 thresholds: Mutex::new(self.thresholds),
@@ -319,7 +320,8 @@ struct Inner {
     local_peer: Mutex<Option<PeerId>>,
     /// Where the trusted state is saved (native and mobile).
     trust_file: Mutex<Option<std::path::PathBuf>>,
-    /// The height last saved.
+    /// The height last saved (the trust file is native only).
+    #[cfg(not(target_arch = "wasm32"))]
     saved_height: std::sync::atomic::AtomicU64,
     /// The peers met, for [`LightClient::peer_infos`].
     peer_book: Mutex<PeerBook>,

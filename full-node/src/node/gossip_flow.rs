@@ -23,9 +23,14 @@ use crate::consensus::chain::ProofOutcome;
 use crate::consensus::engine::EngineInput;
 use crate::metrics::GossipLabels;
 
-/// Most accepted messages kept for `GET /testing/received`.
+/// Most decisions kept for `GET /testing/received`.
 #[cfg(feature = "testing")]
 pub const RECEIVED_KEPT: usize = 2048;
+
+/// Messages up to this size are kept with their bytes for `GET
+/// /testing/received` (a test can publish them again).
+#[cfg(feature = "testing")]
+pub const RECEIVED_DATA_MAX: usize = 4096;
 
 impl Node {
     pub(super) fn handle_gossipsub(&mut self, event: gossipsub::Event) {
@@ -119,9 +124,7 @@ impl Node {
         });
         let topic = topic.unwrap_or(Topic::Meta);
         #[cfg(feature = "testing")]
-        if let Some(accepted) = &decision.accepted {
-            self.remember_received(topic, &id, &message, accepted);
-        }
+        self.remember_received(topic, &id, &message, &decision);
         self.apply(topic, relay, message.source, &id, decision, now);
     }
 
@@ -196,30 +199,39 @@ impl Node {
         }
     }
 
-    /// Test API: keeps an accepted message for `GET /testing/received`
-    /// (bounded; release builds keep nothing).
+    /// Test API: keeps what the node decided about a message for `GET
+    /// /testing/received`, with the bytes of small messages (bounded;
+    /// release builds keep nothing).
     #[cfg(feature = "testing")]
     fn remember_received(
         &mut self,
         topic: Topic,
         id: &MessageId,
         message: &gossipsub::Message,
-        accepted: &tiernet_core::gossip::Accepted,
+        decision: &tiernet_core::inbound::Decision,
     ) {
         use tiernet_core::gossip::Author;
-        let author = match &accepted.author {
-            Author::Observer => format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default()),
-            Author::Zsi(zsi) => zsi.to_string(),
-            Author::Certified { signers } => format!("certified:{signers}"),
+        let author = match decision.accepted.as_ref().map(|a| &a.author) {
+            Some(Author::Observer) => format!("observer:{}", message.source.map(|p| p.to_string()).unwrap_or_default()),
+            Some(Author::Zsi(zsi)) => zsi.to_string(),
+            Some(Author::Certified { signers }) => format!("certified:{signers}"),
+            None => String::new(),
         };
         if self.received.len() >= RECEIVED_KEPT {
             self.received.pop_front();
         }
+        let data = if message.data.len() <= RECEIVED_DATA_MAX {
+            hex::encode(&message.data)
+        } else {
+            String::new()
+        };
         self.received.push_back(ReceivedMessage {
             topic,
             message_id: hex::encode(&id.0),
             author,
-            tier: accepted.tier,
+            tier: decision.tier,
+            decision: decision.label,
+            data,
         });
     }
 

@@ -23,6 +23,9 @@ mod peers;
 pub mod probe;
 pub mod register_flow;
 
+#[cfg(feature = "testing")]
+pub use gossip_flow::{RECEIVED_DATA_MAX, RECEIVED_KEPT};
+
 use std::collections::VecDeque;
 
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
@@ -267,14 +270,17 @@ pub struct Node {
     registration: Option<register_flow::PendingRegistration>,
 }
 
-/// A gossip message this node accepted (kept for `/testing/received`).
+/// What this node decided about a gossip message (kept for
+/// `/testing/received`).
 #[cfg(feature = "testing")]
 #[derive(Debug, Clone)]
 struct ReceivedMessage {
     topic: Topic,
     message_id: String,
     author: String,
-    tier: Tier,
+    tier: &'static str,
+    decision: &'static str,
+    data: String,
 }
 
 /// How often a node publishes its heartbeat on `meta` by default
@@ -1138,7 +1144,9 @@ impl Node {
                             topic: m.topic.name().to_owned(),
                             message_id: m.message_id.clone(),
                             author: m.author.clone(),
-                            tier: m.tier.label().to_owned(),
+                            tier: m.tier.to_owned(),
+                            decision: m.decision.to_owned(),
+                            data: m.data.clone(),
                         })
                         .collect(),
                 );

@@ -293,11 +293,20 @@ pub fn genesis(dir: &Path, args: &[&str]) {
     );
 }
 
-/// The gossip messages a node accepted (`/testing/received`).
-pub fn received(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
+/// What a node decided about the last gossip messages it got
+/// (`/testing/received`).
+pub fn decisions(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
     let (status, body) = http_get(telemetry, "/testing/received");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad /testing/received JSON ({e}): {body}"))
+}
+
+/// The gossip messages a node accepted.
+pub fn received(telemetry: &str) -> Vec<tiernet_node::telemetry::ReceivedView> {
+    decisions(telemetry)
+        .into_iter()
+        .filter(|r| r.decision == "accept")
+        .collect()
 }
 
 /// The sum of every sample of `/metrics` whose series (name and labels)

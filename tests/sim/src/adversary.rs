@@ -9,7 +9,11 @@
 //!   a peer may relay on `meta`) from `turn_at_s`;
 //! - sybil: accepts and forwards every message until `turn_at_s`; then
 //!   all drop their connections at once, reconnect, and publish invalid
-//!   bytes on `blocks` at `rate_per_s`.
+//!   bytes on `blocks` at `rate_per_s`;
+//! - slots: fresh identities that dial their target from `turn_at_s`, send
+//!   no Hello and nothing else, and redial at `rate_per_s` whenever they
+//!   are not connected (the peer manager's TL0 quota, pending-handshake
+//!   limit and Hello deadline are what stops them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +105,10 @@ async fn drive(
             let _ = swarm.dial(opts);
         }
     };
-    dial(&mut swarm);
+    // Slot sybils come all at once when they turn.
+    if kind != AdversaryKind::Slots {
+        dial(&mut swarm);
+    }
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut turned = false;
     let mut sequence = 0u64;
@@ -138,6 +145,9 @@ async fn drive(
                 }
                 turned = true;
                 sequence += 1;
+                if kind == AdversaryKind::Slots && swarm.connected_peers().next().is_none() {
+                    dial(&mut swarm);
+                }
                 match kind {
                     AdversaryKind::Flood => {
                         let data = tiernet_node::testing::sample_message(Topic::Meta, None, &network, now_ms() + sequence, 1, now_ms());

@@ -141,6 +141,21 @@ pub const CHECKS: &[(&str, &str, bool)] = &[
         "largest light-client lag behind the chain head, last 30 s ≤ bound",
         false,
     ),
+    (
+        "slots_held_max",
+        "most slot sybils connected to their target validator at once after they turn ≤ bound",
+        false,
+    ),
+    (
+        "target_validator_links_min",
+        "fewest other validators connected to the slot sybils' target, last 20 % of the run ≥ bound",
+        true,
+    ),
+    (
+        "finality_gap_s",
+        "longest time without a decided height after the adversaries turn ≤ bound",
+        false,
+    ),
 ];
 
 /// Percentiles of a sample.
@@ -736,6 +751,35 @@ pub fn analyse(world: &World, duplicates: &BTreeMap<String, f64>, traffic: &[(u6
                 100.0 * ((after - turn) - (turn - before)) / turn,
             );
         }
+    }
+    // Slot sybils: what they hold at their target (the first validator),
+    // the validators the target keeps, and finality meanwhile.
+    if let Some(since) = turned(AdversaryKind::Slots) {
+        let slots: HashSet<PeerId> = kind_peers(AdversaryKind::Slots).into_iter().collect();
+        let validators: HashSet<PeerId> = world.peer_ids.iter().take(scenario.validators).copied().collect();
+        let mut held_max = 0usize;
+        let mut links_min: Option<usize> = None;
+        for sample in record.samples.iter().filter(|s| s.node == 0) {
+            let connected = || sample.view.scores.iter().map(|(p, _)| p);
+            if sample.t_ms >= since {
+                held_max = held_max.max(connected().filter(|p| slots.contains(p)).count());
+            }
+            if sample.t_ms * 5 >= end_ms * 4 {
+                let links = connected().filter(|p| validators.contains(p)).count();
+                links_min = Some(links_min.map_or(links, |m| m.min(links)));
+            }
+        }
+        checks.insert("slots_held_max".into(), held_max as f64);
+        checks.insert("target_validator_links_min".into(), links_min.unwrap_or(0) as f64);
+    }
+    if turn_ms < end_ms {
+        let mut times: Vec<u64> = std::iter::once(turn_ms)
+            .chain(first_decided.values().copied().filter(|t| *t > turn_ms))
+            .chain(std::iter::once(window.1))
+            .collect();
+        times.sort_unstable();
+        let gap = times.windows(2).map(|w| w[1].saturating_sub(w[0])).max().unwrap_or(0);
+        checks.insert("finality_gap_s".into(), gap as f64 / 1000.0);
     }
     // Partitions.
     let split = scenario

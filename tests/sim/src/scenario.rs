@@ -146,6 +146,10 @@ pub enum AdversaryKind {
     /// Full nodes that answer light-client sync requests with forgeries
     /// (`testing.forge_sync = "all"`).
     ForgingServer,
+    /// Fresh identities (plain GossipSub peers, no Hello) that dial the
+    /// first validator from `turn_at_s` and redial whenever they are
+    /// dropped: they try to fill its connection slots.
+    Slots,
 }
 
 /// Something that happens during a run.
@@ -166,9 +170,12 @@ pub struct Event {
     /// For `churn`: repeat every this many seconds until the end (0: once).
     #[serde(default)]
     pub every_s: u64,
-    /// For `churn`: how long a crashed node stays down.
+    /// For `churn` and `crash`: how long a crashed node stays down.
     #[serde(default = "down")]
     pub down_s: u64,
+    /// For `crash`: the node (index; validators come first).
+    #[serde(default)]
+    pub node: usize,
 }
 
 fn down() -> u64 {
@@ -185,6 +192,8 @@ pub enum Action {
     Heal,
     /// Crash (abort, nothing flushed) and later restart a fraction of nodes.
     Churn,
+    /// Crash one node (see [`Event::node`]) and restart it `down_s` later.
+    Crash,
 }
 
 /// One pass line: a named check of the run's figures against a bound.
@@ -252,6 +261,13 @@ impl Scenario {
             if event.action == Action::Churn && !(0.0..=1.0).contains(&event.fraction) {
                 return Err("event: churn fraction 0 to 1".into());
             }
+            if event.action == Action::Crash && event.node >= self.honest_nodes() {
+                return Err(format!(
+                    "event: crash node {} is not one of the {} honest nodes",
+                    event.node,
+                    self.honest_nodes()
+                ));
+            }
         }
         Ok(())
     }
@@ -279,7 +295,7 @@ mod tests {
             names.len(),
             "scenario names must be unique (reports would collide)"
         );
-        assert!(names.len() >= 9, "{names:?}");
+        assert!(names.len() >= 11, "{names:?}");
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl World {
         for adversary in &scenario.adversary {
             if matches!(
                 adversary.kind,
-                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil
+                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil | AdversaryKind::Slots
             ) {
                 roles.extend(std::iter::repeat_n(Role::Adversary(adversary.kind), adversary.count));
             }
@@ -361,16 +361,21 @@ impl World {
         for adversary in self.scenario.adversary.clone() {
             if !matches!(
                 adversary.kind,
-                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil
+                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil | AdversaryKind::Slots
             ) {
                 continue;
             }
             for k in 0..adversary.count {
                 let index = first_raw + k;
-                let targets: Vec<(PeerId, Multiaddr)> = (0..adversary.links.min(honest.len()))
-                    .map(|_| honest[self.rng.below(honest.len())])
-                    .map(|j| (self.peer_ids[j], SimNet::address(j)))
-                    .collect();
+                // Slot sybils all go for the first validator.
+                let targets: Vec<(PeerId, Multiaddr)> = if adversary.kind == AdversaryKind::Slots {
+                    vec![(self.peer_ids[0], SimNet::address(0))]
+                } else {
+                    (0..adversary.links.min(honest.len()))
+                        .map(|_| honest[self.rng.below(honest.len())])
+                        .map(|j| (self.peer_ids[j], SimNet::address(j)))
+                        .collect()
+                };
                 let key = load_key(&self.dir, index)?;
                 let peer = adversary::spawn(
                     self.net.clone(),
@@ -553,6 +558,13 @@ impl World {
                 for index in chosen {
                     self.crash_node(index);
                     restarts.push((t_s + event.down_s, index));
+                }
+            }
+            Action::Crash => {
+                if self.nodes.get(event.node).is_some_and(|n| n.task.is_some()) {
+                    eprintln!("[{}] t={t_s}s crash node {}", self.scenario.name, event.node);
+                    self.crash_node(event.node);
+                    restarts.push((t_s + event.down_s, event.node));
                 }
             }
         }
