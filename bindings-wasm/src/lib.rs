@@ -80,6 +80,20 @@ export interface IdentityInfo {
   /** The head whose state root the proof was checked against. */
   height: number; stateRoot: string;
 }
+/** A state value proven against a verified head's state root. */
+export interface ProvenState {
+    /** The value; undefined: the key is proven absent. */
+    value: Uint8Array | undefined;
+    /** The head whose state root the proof was checked against. */
+    head: Head;
+}
+/** One snapshot chunk's state entries, verified, as `syncSnapshot` streams them. */
+export interface VerifiedChunk {
+    index: number;
+    entries: Array<{ key: Uint8Array; value: Uint8Array }>;
+    /** Chunks verified so far, of `total`. */
+    done: number; total: number;
+}
 /** A snapshot downloaded with every chunk verified. */
 export interface SnapshotInfo { height: number; chunks: number; entries: number; }
 /** What the client reports. */
@@ -456,14 +470,21 @@ impl LightClient {
         })
     }
 
-    /// The value of `key` in the state at the verified head (`undefined`:
-    /// proven absent).
-    #[wasm_bindgen(js_name = getState, unchecked_return_type = "Promise<Uint8Array | undefined>")]
+    /// The value of `key` in the state at the verified head, with that
+    /// head: `{ value, head }` (`value` undefined: proven absent).
+    #[wasm_bindgen(js_name = getState, unchecked_return_type = "Promise<ProvenState>")]
     pub fn get_state(&self, key: Vec<u8>) -> Promise {
         let inner = self.inner.clone();
+        let shared = Rc::clone(&self.shared);
         future_to_promise(async move {
-            let value = inner.get_state(key).await.map_err(client_error)?;
-            Ok(value.map_or(JsValue::UNDEFINED, |v| js_sys::Uint8Array::from(v.as_slice()).into()))
+            let proven = inner.get_proven_state(key).await.map_err(client_error)?;
+            let result = js_sys::Object::new();
+            let value = proven
+                .value
+                .map_or(JsValue::UNDEFINED, |v| js_sys::Uint8Array::from(v.as_slice()).into());
+            js_sys::Reflect::set(&result, &"value".into(), &value)?;
+            js_sys::Reflect::set(&result, &"head".into(), &to_js(&shared.head_or(&proven.head))?)?;
+            Ok(result.into())
         })
     }
 
@@ -493,12 +514,25 @@ impl LightClient {
     }
 
     /// Downloads the latest snapshot, every chunk verified against its
-    /// manifest and a verified header; reports `syncProgress` per chunk.
+    /// manifest and a verified header; reports `syncProgress` per chunk and
+    /// hands each chunk's verified entries to `onChunk` as it verifies.
     #[wasm_bindgen(js_name = syncSnapshot, unchecked_return_type = "Promise<SnapshotInfo>")]
-    pub fn sync_snapshot(&self) -> Promise {
+    pub fn sync_snapshot(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(chunk: VerifiedChunk) => void")] on_chunk: Option<Function>,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let sync = inner.sync_snapshot().await.map_err(client_error)?;
+            let sync = inner
+                .sync_snapshot_with(|chunk| {
+                    if let Some(on_chunk) = &on_chunk
+                        && let Err(e) = on_chunk.call1(&JsValue::NULL, &chunk_to_js(&chunk))
+                    {
+                        tracing::warn!(error = ?e, "the onChunk callback threw");
+                    }
+                })
+                .await
+                .map_err(client_error)?;
             let (_, chunks) = sync.progress();
             to_js(&SnapshotInfo {
                 height: sync.manifest().height,
@@ -507,6 +541,23 @@ impl LightClient {
             })
         })
     }
+}
+
+/// `{ index, entries: [{ key, value }], done, total }` for `onChunk`.
+fn chunk_to_js(chunk: &tiernet_light::VerifiedChunk<'_>) -> JsValue {
+    let entries = js_sys::Array::new();
+    for entry in chunk.entries {
+        let pair = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&pair, &"key".into(), &js_sys::Uint8Array::from(entry.key.as_slice()));
+        let _ = js_sys::Reflect::set(&pair, &"value".into(), &js_sys::Uint8Array::from(entry.value.as_slice()));
+        entries.push(&pair);
+    }
+    let out = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&out, &"index".into(), &chunk.index.into());
+    let _ = js_sys::Reflect::set(&out, &"entries".into(), &entries);
+    let _ = js_sys::Reflect::set(&out, &"done".into(), &chunk.done.into());
+    let _ = js_sys::Reflect::set(&out, &"total".into(), &chunk.total.into());
+    out.into()
 }
 
 /// The state key of a ZSI identity's record (`id/` ‖ 32 bytes), for

@@ -906,7 +906,7 @@ impl LightClient {
     /// `on_chunk` as soon as the chunk verifies (a stream with progress).
     pub async fn sync_snapshot_with(
         &self,
-        mut on_chunk: impl FnMut(VerifiedChunk<'_>) + Send,
+        mut on_chunk: impl FnMut(VerifiedChunk<'_>),
     ) -> Result<SnapshotSync, ClientError> {
         let mut sync = self.prepare_snapshot().await?;
         self.fetch_chunks_with(&mut sync, None, &mut on_chunk).await?;
@@ -973,7 +973,7 @@ impl LightClient {
         &self,
         sync: &mut SnapshotSync,
         limit: Option<u32>,
-        on_chunk: &mut (dyn FnMut(VerifiedChunk<'_>) + Send),
+        on_chunk: &mut (impl FnMut(VerifiedChunk<'_>) + ?Sized),
     ) -> Result<(), ClientError> {
         let transport = self.transport()?;
         let mut last = String::new();

@@ -254,4 +254,118 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
       assert.match(v1, /TL[0-5]/);
     });
   });
+  test('the package API: EventTarget, async iterator, AbortSignal, error classes, proven state', { timeout: 180_000 }, async (t) => {
+    // The page loads the package's main module (index.js) itself, next to the demo's own client.
+    await withDemo(t, '/?transport=websocket&forger=0', async (page) => {
+      const r = await page.evaluate(async (zsi) => {
+        const m = await import('/pkg/index.js');
+        const devnet = await (await fetch('/devnet.json', { cache: 'no-store' })).json();
+        const genesis = typeof devnet.genesis === 'string' ? devnet.genesis : JSON.stringify(devnet.genesis);
+        const client = await m.createLightClient({ networkId: devnet.network_id, bootstrap: devnet.websocket, genesis });
+        const heard = [];
+        const onHead = (e) => heard.push(e.detail.head.height);
+        client.addEventListener('headVerified', onHead);
+        const iterated = [];
+        const reader = (async () => {
+          for await (const ev of client.events()) {
+            iterated.push(ev.type);
+            if (iterated.filter((x) => x === 'headVerified').length >= 2) break;
+          }
+        })();
+        const head = await client.start();
+        await client.waitForHeight(head.height + 2);
+        await reader;
+        client.removeEventListener('headVerified', onHead);
+        const heardWhenRemoved = heard.length;
+
+        const controller = new AbortController();
+        const far = client.waitForHeight(head.height + 1_000_000, { signal: controller.signal });
+        setTimeout(() => controller.abort(), 100);
+        const started = Date.now();
+        let aborted = null;
+        try {
+          await far;
+        } catch (e) {
+          aborted = { name: e.name, ms: Date.now() - started };
+        }
+        let preAborted = null;
+        try {
+          await client.getState(new Uint8Array([1]), { signal: AbortSignal.abort() });
+        } catch (e) {
+          preAborted = e.name;
+        }
+        let bad = null;
+        try {
+          await client.lookupIdentity('zz');
+        } catch (e) {
+          bad = { badInput: e instanceof m.BadInputError, tiernet: e instanceof m.TiernetError, kind: e.kind };
+        }
+        const proven = await client.getState(m.identityStateKey(zsi));
+        const identity = await client.lookupIdentity(zsi);
+        const peers = client.peers();
+        const checkpoint = client.exportCheckpoint();
+        // Devnet snapshots come every 10 blocks.
+        await client.waitForHeight(11);
+        const chunks = [];
+        const snapshot = await client.syncSnapshot({
+          onChunk: (c) => chunks.push({ entries: c.entries.length, done: c.done, total: c.total, keyIsBytes: c.entries[0]?.key instanceof Uint8Array }),
+        });
+
+        const tail = client.events();
+        await client.waitForHeight(client.head().height + 1);
+        client.stop();
+        let drained = 0;
+        for (;;) {
+          const next = await tail.next();
+          if (next.done) break;
+          drained += 1;
+        }
+        let afterStop = null;
+        try {
+          await client.syncToLatest();
+        } catch (e) {
+          afterStop = { kind: e.kind, notStarted: e instanceof m.NotStartedError };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        return {
+          head,
+          iterated,
+          heardWhenRemoved,
+          heardLater: heard.length,
+          aborted,
+          preAborted,
+          bad,
+          proven: { hasValue: proven.value instanceof Uint8Array, head: proven.head },
+          identity: identity && { zsiId: identity.zsiId, tier: identity.tier, height: identity.height },
+          connected: peers.filter((p) => p.state === 'connected').length,
+          checkpoint: typeof checkpoint === 'string' && /^[0-9a-f]+$/.test(checkpoint),
+          drained,
+          afterStop,
+          snapshot,
+          chunks,
+        };
+      }, net.devnet.nodes[0].zsi_id);
+      t.diagnostic(JSON.stringify(r));
+      assert.ok(r.head.height >= 1, 'start resolved to a verified head');
+      assert.ok(r.iterated.filter((x) => x === 'headVerified').length >= 2, `the async iterator saw heads: ${r.iterated}`);
+      assert.ok(r.heardWhenRemoved >= 2, 'the EventTarget listener heard heads');
+      assert.equal(r.heardLater, r.heardWhenRemoved, 'a removed listener hears nothing more');
+      assert.equal(r.aborted?.name, 'AbortError', 'aborting rejects with the signal reason');
+      assert.ok(r.aborted.ms < 5_000, `the abort took ${r.aborted.ms} ms`);
+      assert.equal(r.preAborted, 'AbortError', 'an aborted signal rejects at once');
+      assert.deepEqual(r.bad, { badInput: true, tiernet: true, kind: 'BadInput' });
+      assert.ok(r.proven.hasValue, 'validator-0 is registered: its record is proven present');
+      assert.ok(r.proven.head.height >= r.head.height, 'the proven value comes with its head');
+      assert.match(r.proven.head.stateRoot, /^[0-9a-f]{64}$/);
+      assert.equal(r.identity.zsiId, net.devnet.nodes[0].zsi_id);
+      assert.match(r.identity.tier, /^TL[0-5]$/);
+      assert.ok(r.connected >= 1, 'peers() lists connected peers');
+      assert.ok(r.checkpoint, 'exportCheckpoint gives hex');
+      assert.ok(r.drained < 1_100, 'the iterator ended when the client stopped');
+      assert.deepEqual(r.afterStop, { kind: 'NotStarted', notStarted: true });
+      assert.ok(r.snapshot.chunks >= 1 && r.chunks.length === r.snapshot.chunks, `one onChunk per chunk: ${JSON.stringify(r.chunks)}`);
+      assert.equal(r.chunks.reduce((n, c) => n + c.entries, 0), r.snapshot.entries, 'the streamed entries are the snapshot');
+      assert.ok(r.chunks.every((c, i) => c.done === i + 1 && c.total === r.snapshot.chunks && c.keyIsBytes));
+    });
+  });
 });
