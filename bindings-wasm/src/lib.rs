@@ -549,7 +549,11 @@ fn chunk_to_js(chunk: &tiernet_light::VerifiedChunk<'_>) -> JsValue {
     for entry in chunk.entries {
         let pair = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&pair, &"key".into(), &js_sys::Uint8Array::from(entry.key.as_slice()));
-        let _ = js_sys::Reflect::set(&pair, &"value".into(), &js_sys::Uint8Array::from(entry.value.as_slice()));
+        let _ = js_sys::Reflect::set(
+            &pair,
+            &"value".into(),
+            &js_sys::Uint8Array::from(entry.value.as_slice()),
+        );
         entries.push(&pair);
     }
     let out = js_sys::Object::new();
