@@ -1463,6 +1463,34 @@ mod inbound {
         assert_eq!(restarted.policy.take_changes().seen.len(), 1);
     }
 
+    /// The 10x flood of issue 15, at the policy: a peer that publishes its
+    /// own messages far over the relay budget is charged for each one over
+    /// it; a relay that forwards others' messages at the same rate only
+    /// sees them ignored (it may be relaying an honest burst).
+    #[test]
+    fn a_flooder_is_charged_per_message_over_the_budget_a_forwarding_relay_is_not() {
+        let f = Fixture::new();
+        let mut node = Honest::new(&f, NOW, 1_000);
+        let (flooder, relay, author) = (PeerId::random(), PeerId::random(), PeerId::random());
+        for i in 0..200u64 {
+            let own = hb_bytes(heartbeat(None, 1_000 + i, NOW));
+            node.receive(&f, Topic::Meta, &own, flooder, flooder);
+            let forwarded = hb_bytes(heartbeat(Some(T1), 5_000 + i, NOW));
+            node.receive(&f, Topic::Meta, &forwarded, relay, author);
+        }
+        let charged = node.penalties_against(flooder);
+        assert!(
+            charged.len() >= 150 && charged.iter().all(|e| *e == PeerEvent::RateLimitBreach),
+            "{} charges against the flooder: {charged:?}",
+            charged.len()
+        );
+        assert!(
+            node.penalties_against(relay).is_empty(),
+            "{:?}",
+            node.penalties_against(relay)
+        );
+    }
+
     /// Messages valid for A but, by clock, height, sequence or registry,
     /// not for B or C, which lag or lead A a little.
     fn boundary_messages(f: &Fixture, a_now: u64, a_head: u64) -> Vec<(Topic, Vec<u8>)> {

@@ -247,6 +247,24 @@ pub struct Figures {
     pub checks: BTreeMap<String, f64>,
     /// Per topic: longest time (s) an adversary held a mesh slot with a score ≥ 0 (never-forward runs).
     pub never_forward_negative_s: BTreeMap<String, f64>,
+    /// Flood runs: per honest node and flooder, what reached the node after
+    /// the flood began and when the node banned the flooder.
+    pub flood_neighbours: Vec<FloodNeighbour>,
+}
+
+/// What one honest node got from one flooder after the flood began.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FloodNeighbour {
+    /// The honest node.
+    pub node: usize,
+    /// The flooder.
+    pub flooder: String,
+    /// Messages it relayed to the node after the turn.
+    pub receipts: u64,
+    /// Seconds from the turn to the last of them.
+    pub last_receipt_s: f64,
+    /// Seconds from the turn to the node's ban of it (`None`: never).
+    pub banned_s: Option<f64>,
 }
 
 /// Per-node resource figures (process totals divided by the node count).
@@ -722,6 +740,32 @@ pub fn analyse(world: &World, duplicates: &BTreeMap<String, f64>, traffic: &[(u6
     if let Some(since) = turned(AdversaryKind::Flood) {
         let peers = kind_peers(AdversaryKind::Flood);
         checks.insert("flood_cut_s".into(), worst_time(&peers, since, false) / 1000.0);
+        let mut got: BTreeMap<(usize, PeerId), (u64, u64)> = BTreeMap::new();
+        for (node, event) in &record.events {
+            if let ProbeEvent::Received { relay, at_ms, .. } = event
+                && honest(*node)
+                && *at_ms >= since
+                && peers.contains(relay)
+            {
+                let entry = got.entry((*node, *relay)).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(*at_ms);
+            }
+        }
+        figures.flood_neighbours = got
+            .into_iter()
+            .map(|((node, flooder), (receipts, last))| FloodNeighbour {
+                node,
+                flooder: flooder.to_string(),
+                receipts,
+                last_receipt_s: last.saturating_sub(since) as f64 / 1000.0,
+                banned_s: bans
+                    .iter()
+                    .filter(|(n, p, t)| *n == node && *p == flooder && *t >= since)
+                    .map(|(_, _, t)| (t - since) as f64 / 1000.0)
+                    .reduce(f64::min),
+            })
+            .collect();
     }
     if turn_ms < end_ms {
         let before = percentiles(&before_turn).p99;
