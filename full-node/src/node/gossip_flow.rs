@@ -220,10 +220,11 @@ impl Node {
         if self.received.len() >= RECEIVED_KEPT {
             self.received.pop_front();
         }
+        // Hex only when `/testing/received` is read, not per message.
         let data = if message.data.len() <= RECEIVED_DATA_MAX {
-            hex::encode(&message.data)
+            message.data.clone()
         } else {
-            String::new()
+            Vec::new()
         };
         self.received.push_back(ReceivedMessage {
             topic,

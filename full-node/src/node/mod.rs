@@ -280,7 +280,7 @@ struct ReceivedMessage {
     author: String,
     tier: &'static str,
     decision: &'static str,
-    data: String,
+    data: Vec<u8>,
 }
 
 /// How often a node publishes its heartbeat on `meta` by default
@@ -1146,7 +1146,7 @@ impl Node {
                             author: m.author.clone(),
                             tier: m.tier.to_owned(),
                             decision: m.decision.to_owned(),
-                            data: m.data.clone(),
+                            data: hex::encode(&m.data),
                         })
                         .collect(),
                 );
