@@ -20,7 +20,7 @@ help:
 	@echo "make test    set up, then fmt check, clippy, tests, bindings (Python and Kotlin tests), docs, browser tests (Chromium)"
 	@echo "make setup   install what the other targets need (scripts/setup)"
 	@echo "make wasm    build the npm package @tiernet/light-client (bindings-wasm/pkg)"
-	@echo "make bench-browser  wasm size and cold start to the first verified head in Chromium"
+	@echo "make bench-browser  wasm size, cold and warm (reload from IndexedDB) start to the first verified head in Chromium"
 	@echo "make bench-wasm     header and state-proof verification timed in Chromium (wasm32)"
 	@echo "make bench-gossip   votes/s per core a tiernet node validates and forwards vs plain GossipSub, latency per hop (GOSSIP_BENCH_ARGS)"
 	@echo "make fuzz    run every cargo-fuzz target for FUZZ_SECONDS (default 600) each; prints executions and crashes"

@@ -5,6 +5,7 @@
 //   transport=websocket|webrtc|all   which bootstrap addresses to dial (default all)
 //   forger=0                         leave out the dishonest forger node
 //   log=info|debug|warn              the client's log level (browser console)
+//   persist=0                        keep no trust in IndexedDB (every load is a cold start)
 
 const LOG_LIMIT = 200; // entries shown in the event log
 const EVENT_LIMIT = 1000; // entries kept in window.tiernetDemo.events
@@ -16,6 +17,10 @@ const demo = {
   error: null,
   head: null,
   firstHeadMs: null,
+  // The height of the saved trust this load started from (a warm start), or null.
+  resumedFrom: null,
+  // The height whose trust was last written to IndexedDB.
+  savedHeight: null,
   peers: [],
   events: [],
   rejected: [],
@@ -389,6 +394,11 @@ function handleEvent(ev) {
       logEntry('dialFailed', `${ev.peerId ? label(ev.peerId) : 'a dial'}: ${ev.reason || ''}`, 'ev-failed');
       break;
     }
+    case 'trustSaved': {
+      // Every head is saved: shown in the header, not in the log.
+      demo.savedHeight = ev.height;
+      break;
+    }
     case 'syncProgress': {
       onSyncProgress(ev);
       logEntry('syncProgress', `${ev.what} ${ev.done}/${ev.total}`, 'ev-sync');
@@ -427,7 +437,8 @@ function parseParams() {
   if (!['websocket', 'webrtc', 'all'].includes(transport)) transport = 'all';
   const forger = !['0', 'false', 'no', 'off'].includes((q.get('forger') || '1').toLowerCase());
   const logLevel = q.get('log') || undefined;
-  return { transport, forger, logLevel };
+  const persist = !['0', 'false', 'no', 'off'].includes((q.get('persist') || '1').toLowerCase());
+  return { transport, forger, logLevel, persist };
 }
 
 async function loadDevnet() {
@@ -704,36 +715,38 @@ async function main() {
 
   setStatus('loading wasm', 'busy');
   setProgress(0.05, 'loading the wasm light client');
-  let wasm;
+  let pkg;
   try {
-    wasm = await import('/pkg/tiernet_wasm.js');
-    await wasm.default();
+    // The package's main module: events as an EventTarget, trust kept in IndexedDB.
+    pkg = await import('/pkg/index.js');
+    await pkg.load();
   } catch (err) {
     fail(
       'Cannot load the light client (wasm)',
-      `${errorText(err)}\n/pkg/tiernet_wasm.js and /pkg/tiernet_wasm_bg.wasm come from bindings-wasm/pkg: build them with scripts/wasm-pkg (make demo does).`,
+      `${errorText(err)}\n/pkg/index.js, /pkg/tiernet_wasm.js and /pkg/tiernet_wasm_bg.wasm come from bindings-wasm/pkg: build them with scripts/wasm-pkg (make demo does).`,
       'wasm not loaded',
     );
     return;
   }
   try {
-    $('version').textContent = `@tiernet/light-client ${wasm.version ? wasm.version() : ''}`;
+    $('version').textContent = `@tiernet/light-client ${pkg.version ? pkg.version() : ''}`;
   } catch {
     /* version is cosmetic */
   }
 
   try {
-    client = new wasm.LightClient({
+    client = await pkg.createLightClient({
       networkId: devnet.network_id,
       bootstrap,
       genesis,
+      persist: params.persist,
       ...(params.logLevel ? { logLevel: params.logLevel } : {}),
     });
   } catch (err) {
     fail('The light client rejected its configuration', errorText(err), 'bad configuration');
     return;
   }
-  client.onEvent(onEvent);
+  client.addEventListener('event', (e) => onEvent(e.detail));
   window.tiernetClient = client; // for poking at it from the console
   note(`dialing ${bootstrap.length} address${bootstrap.length === 1 ? '' : 'es'} (${params.transport})`);
   setStage('connecting');
@@ -753,11 +766,16 @@ async function main() {
     return;
   }
   onHead(head);
+  demo.resumedFrom = client.resumedFrom() ?? null;
   demo.started = true;
   setStage('following');
   setStatus('verified · following', 'ok');
   $('snapshot-button').disabled = false;
-  note(`chain proof verified up to height ${head.height}`, 'ev-note ev-ok');
+  if (demo.resumedFrom !== null) {
+    note(`warm start: trust saved at height ${demo.resumedFrom} (IndexedDB), chain proof from there to ${head.height}`, 'ev-note ev-ok');
+  } else {
+    note(`chain proof verified up to height ${head.height}`, 'ev-note ev-ok');
+  }
   try {
     mergePeers(client.peers() || []);
   } catch {

@@ -423,6 +423,12 @@ impl LightClient {
         Ok(self.inner.export_trust()?)
     }
 
+    /// The height of the saved trust (trust file) this client started
+    /// from, or none after a start from the checkpoint (`resumedFrom` in JS).
+    pub fn resumed_from(&self) -> Option<u64> {
+        self.inner.resumed_from()
+    }
+
     /// Connects and verifies a chain proof to the latest head.
     pub async fn start(&self) -> Result<Head, FfiError> {
         let _pending = Pending::new(&self.pending);

@@ -54,13 +54,43 @@ export interface CallOptions {
 /** Loads the wasm once (from next to the module unless given). */
 export function load(wasm?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<unknown>;
 
-/** Loads the wasm (once) and builds a client. */
-export function createLightClient(
-  options: LightClientOptions & { wasm?: URL | string | Response | BufferSource | WebAssembly.Module },
-): Promise<TiernetLightClient>;
+/** `trustSaved`: the trusted state was written to IndexedDB (the package's own event). */
+export type TrustSavedEvent = { type: 'trustSaved'; height: number; key: string };
+/** Every event a `TiernetLightClient` dispatches. */
+export type LightClientEvent = ClientEvent | TrustSavedEvent;
 
-/** Events are `CustomEvent`s named by the event's `type` (and `event` for all), `detail` = the event. */
-export class TiernetLightClient extends EventTarget {
+/** Options of `createLightClient`. */
+export interface CreateOptions extends LightClientOptions {
+  /** Where the .wasm comes from (default: next to the module). */
+  wasm?: URL | string | Response | BufferSource | WebAssembly.Module;
+  /**
+   * Keep the trusted state in IndexedDB after each verified head and start
+   * from it next time within the trusting period (default true; `{ key }`
+   * chooses the IndexedDB key, default `trustKey(networkId, genesis)`).
+   */
+  persist?: boolean | { key?: string };
+  /**
+   * Run the client in a Web Worker (`true`: the package's `worker.js`, or
+   * its URL): `createLightClient` then returns a `WorkerLightClient`.
+   * WebRTC-direct addresses are dialled only where the worker has
+   * `RTCPeerConnection` (not in Chromium).
+   */
+  worker?: boolean | URL | string;
+}
+
+/** Loads the wasm (once) and builds a client (a warm start from IndexedDB when `persist`; in a worker with `worker`). */
+export function createLightClient(options: CreateOptions & { worker: true | URL | string }): Promise<WorkerLightClient>;
+export function createLightClient(options: CreateOptions): Promise<TiernetLightClient>;
+
+/** The IndexedDB key of a network's saved trust: its id and a hash of its genesis text. */
+export function trustKey(networkId: string, genesis: string): string;
+/** The saved trust (hex) under `key`, or undefined. */
+export function loadSavedTrust(key: string): Promise<string | undefined>;
+/** Forgets the trust saved under `key`. */
+export function clearSavedTrust(key: string): Promise<void>;
+
+/** What both clients offer (in the page and in a worker). */
+export interface LightClientApi extends EventTarget {
   start(options?: CallOptions): Promise<Head>;
   head(): Head;
   status(): { status: string; ageMs: number };
@@ -71,11 +101,27 @@ export class TiernetLightClient extends EventTarget {
   syncSnapshot(options?: CallOptions & { onChunk?: (chunk: VerifiedChunk) => void }): Promise<SnapshotInfo>;
   peers(): PeerInfo[];
   exportCheckpoint(): string;
-  events(options?: CallOptions): AsyncIterableIterator<ClientEvent>;
+  /** The height of the saved trust this client started from, or undefined (a cold start). */
+  resumedFrom(): number | undefined;
+  /** The IndexedDB key trust is saved under, or null with `persist: false`. */
+  readonly trustKey: string | null;
+  events(options?: CallOptions): AsyncIterableIterator<LightClientEvent>;
   stop(): void;
   addEventListener(
-    type: ClientEvent['type'] | 'event',
-    listener: ((event: CustomEvent<ClientEvent>) => void) | EventListenerObject | null,
+    type: LightClientEvent['type'] | 'event',
+    listener: ((event: CustomEvent<LightClientEvent>) => void) | EventListenerObject | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
 }
+
+/** Events are `CustomEvent`s named by the event's `type` (and `event` for all), `detail` = the event. */
+export interface TiernetLightClient extends LightClientApi {}
+export class TiernetLightClient extends EventTarget {}
+
+/**
+ * The client in a Web Worker: the same API; `head()`, `status()`,
+ * `peers()`, `exportCheckpoint()` and `resumedFrom()` answer from the
+ * state the worker sent with its latest message.
+ */
+export interface WorkerLightClient extends LightClientApi {}
+export class WorkerLightClient extends EventTarget {}

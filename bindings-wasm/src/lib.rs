@@ -52,6 +52,14 @@ export interface LightClientOptions {
   logLevel?: "error" | "warn" | "info" | "debug" | "trace";
   /** Hex from `exportCheckpoint()` of an earlier session: a warm start from there. */
   checkpoint?: string;
+  /**
+   * Hex of trust an earlier session saved (`exportCheckpoint()`, as the
+   * package's `persist` option keeps it in IndexedDB): used only when it is
+   * for this network and within the trusting period, else ignored (logged).
+   */
+  savedTrust?: string;
+  /** Peers to keep connected, bootstrap plus learned (default 3). */
+  minPeers?: number;
 }
 /** A verified head. Hashes are lowercase hex. */
 export interface Head {
@@ -154,6 +162,11 @@ struct Options {
     /// instead of the genesis (a warm start; the page keeps it, e.g. in
     /// IndexedDB). A bad one is a `BadCheckpoint` error.
     checkpoint: Option<String>,
+    /// Hex of trust saved by an earlier session: unlike `checkpoint`, a bad
+    /// or expired one is not an error (the checkpoint or genesis is used).
+    saved_trust: Option<String>,
+    /// Peers to keep connected.
+    min_peers: Option<u32>,
 }
 
 #[derive(Serialize, Clone)]
@@ -392,6 +405,19 @@ impl LightClient {
             }
             None => builder,
         };
+        let builder = match options.saved_trust.as_deref().map(hex::decode) {
+            Some(Ok(bytes)) => builder.saved_trust(bytes),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "savedTrust is not hex; starting from the checkpoint");
+                builder
+            }
+            None => builder,
+        };
+        let builder = match options.min_peers {
+            Some(0) => return Err(error(Kind::BadInput, "minPeers must be at least 1")),
+            Some(n) => builder.min_peers(n as usize),
+            None => builder,
+        };
         let inner = builder.bootstrap(options.bootstrap).build().map_err(client_error)?;
         Ok(Self::with_inner(inner, genesis.thresholds))
     }
@@ -428,6 +454,14 @@ impl LightClient {
     #[wasm_bindgen(js_name = exportCheckpoint)]
     pub fn export_checkpoint(&self) -> Result<String, JsValue> {
         self.inner.export_trust().map(hex::encode).map_err(client_error)
+    }
+
+    /// The height of the saved trust this client started from (`savedTrust`
+    /// within the trusting period), or undefined after a start from the
+    /// checkpoint or genesis.
+    #[wasm_bindgen(js_name = resumedFrom)]
+    pub fn resumed_from(&self) -> Option<f64> {
+        self.inner.resumed_from().map(|h| h as f64)
     }
 
     /// Resolves once the verified head reaches `height`.

@@ -176,6 +176,7 @@ pub struct LightClientBuilder {
     freshness: Option<Freshness>,
     min_peers: Option<usize>,
     trust_file: Option<std::path::PathBuf>,
+    saved_trust: Option<Vec<u8>>,
     thresholds: Option<TierThresholds>,
 }
 
@@ -250,6 +251,17 @@ impl LightClientBuilder {
         self
     }
 
+    /// Trust saved by an earlier session (the bytes of
+    /// [`LightClient::export_trust`], kept by the app — IndexedDB in a
+    /// browser): used as the trust file is, only when it is for this
+    /// network, above the checkpoint and within the trusting period;
+    /// anything else is logged and the checkpoint used. A trust file, when
+    /// set, wins.
+    pub fn saved_trust(mut self, bytes: Vec<u8>) -> Self {
+        self.saved_trust = Some(bytes);
+        self
+    }
+
     /// Peers to keep connected (bootstrap plus learned); default
     /// [`DEFAULT_MIN_PEERS`].
     pub fn min_peers(mut self, min_peers: usize) -> Self {
@@ -298,6 +310,8 @@ impl LightClientBuilder {
                 connections: Mutex::new(HashMap::new()),
                 local_peer: Mutex::new(None),
                 trust_file: Mutex::new(self.trust_file),
+                saved_trust: Mutex::new(self.saved_trust),
+                resumed_from: std::sync::atomic::AtomicU64::new(0),
                 #[cfg(not(target_arch = "wasm32"))]
                 saved_height: std::sync::atomic::AtomicU64::new(0),
                 peer_book: Mutex::new(PeerBook::default()),
@@ -320,6 +334,10 @@ struct Inner {
     local_peer: Mutex<Option<PeerId>>,
     /// Where the trusted state is saved (native and mobile).
     trust_file: Mutex<Option<std::path::PathBuf>>,
+    /// Saved trust handed over by the app (taken by `start`).
+    saved_trust: Mutex<Option<Vec<u8>>>,
+    /// The height the client resumed from saved trust (0: it did not).
+    resumed_from: std::sync::atomic::AtomicU64,
     /// The height last saved (the trust file is native only).
     #[cfg(not(target_arch = "wasm32"))]
     saved_height: std::sync::atomic::AtomicU64,
@@ -459,40 +477,75 @@ impl LightClient {
         crate::persist::encode(&state, &peers).map_err(|e| ClientError::Checkpoint(e.to_string()))
     }
 
-    /// Starts from the trust file when it holds a state above the
-    /// checkpoint, for this network, within the trusting period; anything
-    /// else (no file, corrupt, expired) leaves the checkpoint.
+    /// Starts from the trust file (or the saved trust the app handed over)
+    /// when it holds a state above the checkpoint, for this network, within
+    /// the trusting period; anything else (nothing saved, corrupt, expired)
+    /// leaves the checkpoint.
     fn load_trust(&self) {
+        let network = lock(&self.inner.machine).network().clone();
+        let handed_over = lock(&self.inner.saved_trust).take();
+        let loaded = match self.trust_file_contents(&network) {
+            Some(loaded) => loaded,
+            None => match handed_over {
+                Some(bytes) => crate::persist::decode(&bytes, &network).map(Some),
+                None => return,
+            },
+        };
+        let saved = match loaded {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "saved trust not used; starting from the checkpoint");
+                return;
+            }
+        };
+        let mut machine = lock(&self.inner.machine);
+        if !machine.within_trusting_period(&saved.state, rt::now_ms()) {
+            tracing::info!(
+                height = saved.state.height(),
+                "saved trust is past the trusting period; starting from the checkpoint"
+            );
+            return;
+        }
+        let height = saved.state.height();
+        if machine.resume(saved.state) {
+            tracing::info!(height, "starting from saved trust");
+            drop(machine);
+            self.inner
+                .resumed_from
+                .store(height, std::sync::atomic::Ordering::Relaxed);
+            #[cfg(not(target_arch = "wasm32"))]
+            self.inner
+                .saved_height
+                .store(height, std::sync::atomic::Ordering::Relaxed);
+            lock(&self.inner.dialer).learn(saved.peers);
+        }
+    }
+
+    /// What the trust file holds (`None`: no trust file is set; always
+    /// `None` in a browser, which has no files).
+    fn trust_file_contents(
+        &self,
+        network: &tiernet_core::wire::NetworkId,
+    ) -> Option<Result<Option<crate::persist::SavedTrust>, crate::persist::PersistError>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let Some(path) = lock(&self.inner.trust_file).clone() else {
-                return;
-            };
-            let network = lock(&self.inner.machine).network().clone();
-            match crate::persist::load_file(&path, &network) {
-                Ok(Some(saved)) => {
-                    let now = rt::now_ms();
-                    let mut machine = lock(&self.inner.machine);
-                    if !machine.within_trusting_period(&saved.state, now) {
-                        tracing::info!(
-                            height = saved.state.height(),
-                            "saved trust is past the trusting period; starting from the checkpoint"
-                        );
-                        return;
-                    }
-                    let height = saved.state.height();
-                    if machine.resume(saved.state) {
-                        tracing::info!(height, "starting from saved trust");
-                        self.inner
-                            .saved_height
-                            .store(height, std::sync::atomic::Ordering::Relaxed);
-                        drop(machine);
-                        lock(&self.inner.dialer).learn(saved.peers);
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, "saved trust not used; starting from the checkpoint"),
-            }
+            let path = lock(&self.inner.trust_file).clone()?;
+            Some(crate::persist::load_file(&path, network))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = network;
+            None
+        }
+    }
+
+    /// The height of the saved trust this client started from, if it
+    /// started from saved trust (no chain proof from the checkpoint).
+    pub fn resumed_from(&self) -> Option<u64> {
+        match self.inner.resumed_from.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            height => Some(height),
         }
     }
 

@@ -5,7 +5,9 @@
 //! peers connected: every address of a peer that is not connected is
 //! dialled when it is due. A lost peer is due again after
 //! [`FIRST_RETRY_MS`]; each failed dial doubles the wait up to
-//! [`MAX_BACKOFF_MS`], with ±25 % jitter so that many clients do not redial
+//! [`MAX_BACKOFF_MS`] — [`ISOLATED_MAX_BACKOFF_MS`] while no peer at all is
+//! connected, so that a wallet cut off reconnects within seconds of a peer
+//! becoming reachable — with ±25 % jitter so that many clients do not redial
 //! in step. [`Dialer::wake`] (a stall, a network change) makes everything
 //! due now. Time is an input (`now_ms`).
 
@@ -18,6 +20,11 @@ use libp2p::{Multiaddr, PeerId};
 pub const FIRST_RETRY_MS: u64 = 250;
 /// Longest wait between two dials of one address.
 pub const MAX_BACKOFF_MS: u64 = 30_000;
+/// Longest wait between two dials of one address while no peer is
+/// connected: a client with no peer cannot follow the chain, so it keeps
+/// trying often (a failed dial to a dead address costs one connection
+/// attempt; at most [`MAX_LEARNED`] learned plus the bootstrap addresses).
+pub const ISOLATED_MAX_BACKOFF_MS: u64 = 2_000;
 /// A dial with no outcome after this long counts as failed.
 pub const DIAL_TIMEOUT_MS: u64 = 10_000;
 /// Most learned addresses kept (bootstrap addresses are always kept).
@@ -163,7 +170,12 @@ impl Dialer {
 
     fn backoff_ms(&mut self, failures: u32) -> u64 {
         let base = FIRST_RETRY_MS.saturating_mul(1u64 << failures.min(16));
-        self.jitter(base.min(MAX_BACKOFF_MS))
+        let cap = if self.connected.is_empty() {
+            ISOLATED_MAX_BACKOFF_MS
+        } else {
+            MAX_BACKOFF_MS
+        };
+        self.jitter(base.min(cap))
     }
 
     /// Addresses to dial now. Nothing while at least the minimum number of
@@ -291,10 +303,13 @@ mod tests {
     #[test]
     fn a_lost_peer_is_redialled_within_a_second_and_failures_back_off_with_jitter() {
         let a = PeerId::random();
-        let mut dialer = Dialer::new([addr(&a, 1)], 3, 7);
-        assert_eq!(dialer.due(0), vec![addr(&a, 1)]);
+        let b = PeerId::random();
+        let mut dialer = Dialer::new([addr(&a, 1), addr(&b, 2)], 3, 7);
+        assert_eq!(dialer.due(0), vec![addr(&a, 1), addr(&b, 2)]);
         assert!(dialer.due(1).is_empty(), "a dial in progress is not repeated");
         dialer.connected(a, &addr(&a, 1));
+        // `b` stays connected: the client is not cut off, so `a` backs off fully.
+        dialer.connected(b, &addr(&b, 2));
         dialer.disconnected(a, 1_000);
         assert!(dialer.due(1_000).is_empty());
         assert_eq!(
@@ -329,6 +344,22 @@ mod tests {
         dialer.failed(Some(a), now);
         dialer.wake(now + 1);
         assert_eq!(dialer.due(now + 1), vec![addr(&a, 1)]);
+    }
+
+    /// A client with no peer left keeps dialling every ~2 s, so it is back
+    /// within seconds of a peer becoming reachable (30 s waits otherwise).
+    #[test]
+    fn a_client_with_no_peer_retries_every_two_seconds_at_most() {
+        let a = PeerId::random();
+        let mut dialer = Dialer::new([addr(&a, 1)], 1, 11);
+        let mut now = 0;
+        for _ in 0..12 {
+            assert_eq!(dialer.due(now), vec![addr(&a, 1)]);
+            dialer.failed(Some(a), now);
+            let wait = dialer.next_due_ms().unwrap() - now;
+            assert!(wait <= ISOLATED_MAX_BACKOFF_MS * 5 / 4, "waited {wait} ms with no peer");
+            now += wait;
+        }
     }
 
     #[test]

@@ -105,3 +105,63 @@ fn checkpoints_export_and_import_and_bad_bytes_are_refused() {
     );
     assert!(persist::decode(&vec![0u8; persist::MAX_TRUST_BYTES + 1], &chain.network).is_err());
 }
+
+/// A browser has no files: the page hands over the bytes it kept
+/// (IndexedDB). Used within the trusting period, reported by
+/// `resumed_from`; expired or corrupt bytes leave the checkpoint.
+#[tokio::test]
+async fn saved_trust_handed_over_by_the_app_is_used_like_the_trust_file() {
+    let chain = Arc::new(Mutex::new(Chain::new(4)));
+    let (checkpoint, network) = {
+        let c = chain.lock().unwrap();
+        (c.checkpoint(), c.network.clone())
+    };
+    let build = |peers: &[PeerBehaviour], saved: Option<Vec<u8>>, trusting_ms: u64| {
+        let mut builder = LightClient::builder()
+            .network(network.clone())
+            .checkpoint(checkpoint.clone())
+            .transport(Box::new(MemoryTransport::new(Arc::clone(&chain), peers)))
+            .freshness(Freshness {
+                trusting_period_ms: trusting_ms,
+                ..Freshness::default()
+            });
+        if let Some(bytes) = saved {
+            builder = builder.saved_trust(bytes);
+        }
+        builder.build().unwrap()
+    };
+    let forever = u64::MAX / 2;
+    let first = build(&[PeerBehaviour::Honest], None, forever);
+    assert_eq!(first.start().await.unwrap().height, 4);
+    assert_eq!(first.resumed_from(), None, "a cold start");
+    let saved = first.export_trust().unwrap();
+    first.stop();
+
+    let start = |client: &LightClient| {
+        let client = client.clone();
+        async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), client.start()).await;
+        }
+    };
+    let warm = build(&[PeerBehaviour::ForgesCommits], Some(saved.clone()), forever);
+    start(&warm).await;
+    assert_eq!(warm.head().height, 4, "started from the handed-over trust");
+    assert_eq!(warm.resumed_from(), Some(4));
+    warm.stop();
+
+    let expired = build(&[PeerBehaviour::ForgesCommits], Some(saved.clone()), 1);
+    start(&expired).await;
+    assert_eq!((expired.head().height, expired.resumed_from()), (0, None), "expired");
+    expired.stop();
+
+    let mut corrupt = saved;
+    corrupt[12] ^= 0x01;
+    let corrupted = build(&[PeerBehaviour::ForgesCommits], Some(corrupt), forever);
+    start(&corrupted).await;
+    assert_eq!(
+        (corrupted.head().height, corrupted.resumed_from()),
+        (0, None),
+        "corrupt"
+    );
+    corrupted.stop();
+}

@@ -9,7 +9,10 @@
 // brand-new Chromium profile (nothing cached) and reads
 // window.tiernetDemo.firstHeadMs (performance.now() at the first verified
 // head, i.e. from navigation start: page, wasm, connection, chain proof).
-// Prints each run, the median/min/max, and the size of the wasm binary the
+// Then, in the same profile, waits until the page has saved its trust to
+// IndexedDB and reloads it: the warm start (from the saved trust, no chain
+// proof from the genesis; the run fails if the reload did not resume).
+// Prints each run, the cold and warm medians/min/max, and the size of the wasm binary the
 // server serves (/pkg/tiernet_wasm_bg.wasm, raw and gzip -9). Exits non-zero
 // on any failure.
 
@@ -89,25 +92,46 @@ function fmt(ms) {
   return `${Math.round(ms)} ms`;
 }
 
+/** Reads the first verified head of the page (and whether it resumed from saved trust). */
+function firstHead(page, what, timeoutMs) {
+  return waitFor(
+    page,
+    what,
+    () => {
+      const d = window.tiernetDemo;
+      if (d && d.error) return { error: d.error };
+      return d && d.started && d.firstHeadMs !== null && d.head
+        ? { ms: d.firstHeadMs, height: d.head.height, resumedFrom: d.resumedFrom }
+        : null;
+    },
+    undefined,
+    { timeoutMs, intervalMs: 25 },
+  ).then((result) => {
+    if (result.error) throw new Error(`the page shows an error: ${result.error}`);
+    return result;
+  });
+}
+
+/** One cold start in a new profile, then one warm start (reload) in the same profile. */
 async function oneRun(url, transport, timeoutMs) {
   const browser = await launchBrowser();
   try {
     const page = browser.page;
-    await page.goto(new URL(`?transport=${transport}&forger=0`, url).href, { waitUntil: 'domcontentloaded', timeout: 30_000 });
     try {
-      const result = await waitFor(
+      await page.goto(new URL(`?transport=${transport}&forger=0`, url).href, { waitUntil: 'domcontentloaded', timeout: 30_000 });
+      const cold = await firstHead(page, `the first verified head over ${transport}`, timeoutMs);
+      if (cold.resumedFrom !== null) throw new Error('a new profile resumed from saved trust');
+      await waitFor(
         page,
-        `the first verified head over ${transport}`,
-        () => {
-          const d = window.tiernetDemo;
-          if (d && d.error) return { error: d.error };
-          return d && d.firstHeadMs !== null && d.head ? { ms: d.firstHeadMs, height: d.head.height } : null;
-        },
-        undefined,
-        { timeoutMs, intervalMs: 50 },
+        'the trust saved to IndexedDB',
+        (h) => (window.tiernetDemo.savedHeight ?? -1) >= h,
+        cold.height,
+        { timeoutMs: 30_000, intervalMs: 25 },
       );
-      if (result.error) throw new Error(`the page shows an error: ${result.error}`);
-      return result;
+      await page.reload({ waitUntil: 'domcontentloaded', timeout: 30_000 });
+      const warm = await firstHead(page, `the first verified head after a reload over ${transport}`, timeoutMs);
+      if (warm.resumedFrom === null) throw new Error('the reload did not start from the saved trust');
+      return { cold, warm };
     } catch (err) {
       console.error(`--- page state ---\n${describeState(await pageState(page))}`);
       console.error(`--- Chromium console (last 80) ---\n${browser.console.slice(-80).join('\n')}`);
@@ -141,17 +165,24 @@ async function main() {
 
     const summaries = [];
     for (const transport of opts.transports) {
-      const times = [];
+      const cold = [];
+      const warm = [];
       for (let i = 1; i <= opts.runs; i++) {
         const r = await oneRun(url, transport, opts.timeoutMs);
-        times.push(r.ms);
-        console.log(`run ${i}/${opts.runs} ${transport}: ${fmt(r.ms)} to first verified head (height ${r.height})`);
+        cold.push(r.cold.ms);
+        warm.push(r.warm.ms);
+        console.log(
+          `run ${i}/${opts.runs} ${transport}: cold ${fmt(r.cold.ms)} to first verified head (height ${r.cold.height}); ` +
+            `warm ${fmt(r.warm.ms)} (resumed from ${r.warm.resumedFrom}, head ${r.warm.height})`,
+        );
       }
-      const line =
-        `cold start to first verified head (${transport}): median ${fmt(median(times))}, ` +
-        `min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))} over ${times.length} runs`;
-      console.log(line);
-      summaries.push(line);
+      for (const [what, times] of [['cold', cold], ['warm', warm]]) {
+        const line =
+          `${what} start to first verified head (${transport}): median ${fmt(median(times))}, ` +
+          `min ${fmt(Math.min(...times))}, max ${fmt(Math.max(...times))} over ${times.length} runs`;
+        console.log(line);
+        summaries.push(line);
+      }
     }
 
     // The module the page loaded: fetched from the demo server, so --url

@@ -13,7 +13,8 @@
 // devnet's, the server's and Chromium's output.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -24,6 +25,7 @@ import {
   describeState,
   screenshot,
   startDevnet,
+  startFollower,
   startServer,
   waitFor,
   waitForHead,
@@ -366,6 +368,159 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
       assert.ok(r.snapshot.chunks >= 1 && r.chunks.length === r.snapshot.chunks, `one onChunk per chunk: ${JSON.stringify(r.chunks)}`);
       assert.equal(r.chunks.reduce((n, c) => n + c.entries, 0), r.snapshot.entries, 'the streamed entries are the snapshot');
       assert.ok(r.chunks.every((c, i) => c.done === i + 1 && c.total === r.snapshot.chunks && c.keyIsBytes));
+    });
+  });
+
+  test('a page reload warm-starts from the trust the page kept in IndexedDB', { timeout: 180_000 }, async (t) => {
+    await withDemo(t, '/?transport=websocket&forger=0', async (page) => {
+      const cold = await waitForHead(page, 1, { timeoutMs: 90_000 });
+      const coldState = await page.evaluate(() => ({ resumedFrom: window.tiernetDemo.resumedFrom, firstHeadMs: window.tiernetDemo.firstHeadMs }));
+      assert.equal(coldState.resumedFrom, null, 'a fresh profile starts cold (from the genesis)');
+      const saved = await waitFor(page, 'trust saved to IndexedDB at the verified head', (h) => {
+        const s = window.tiernetDemo.savedHeight;
+        return s !== null && s >= h ? s : null;
+      }, cold.height, { timeoutMs: 30_000 });
+      await page.reload({ waitUntil: 'domcontentloaded' });
+      const warmHead = await waitForHead(page, saved, { timeoutMs: 60_000 });
+      const warm = await page.evaluate(() => ({ resumedFrom: window.tiernetDemo.resumedFrom, firstHeadMs: window.tiernetDemo.firstHeadMs }));
+      t.diagnostic(`cold first head ${coldState.firstHeadMs.toFixed(0)} ms; after reload: resumed from height ${warm.resumedFrom}, first head ${warm.firstHeadMs.toFixed(0)} ms (height ${warmHead.height})`);
+      assert.ok(warm.resumedFrom !== null && warm.resumedFrom >= saved, `the reload started from the saved trust (resumedFrom ${warm.resumedFrom}, saved ${saved})`);
+      assert.ok(warmHead.height >= warm.resumedFrom);
+      // persist=0: nothing is read back.
+      await page.goto(new URL('/?transport=websocket&forger=0&persist=0', server.url).href, { waitUntil: 'domcontentloaded' });
+      await waitForHead(page, 1, { timeoutMs: 60_000 });
+      assert.equal(await page.evaluate(() => window.tiernetDemo.resumedFrom), null, 'persist=0 is a cold start');
+    });
+  });
+
+  test("the page's only peer is killed and a node started at its address: verified heads resume within 5 s", { timeout: 240_000 }, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tiernet-follower-'));
+    let follower = null;
+    try {
+      follower = await startFollower({ devnetDir: net.dir, devnet: net.devnet, dataDir });
+      // A page of the server's origin that runs no client of its own.
+      await withDemo(t, '/devnet.json', async (page) => {
+        const first = await page.evaluate(async (ws) => {
+          const m = await import('/pkg/index.js');
+          const devnet = await (await fetch('/devnet.json', { cache: 'no-store' })).json();
+          const genesis = typeof devnet.genesis === 'string' ? devnet.genesis : JSON.stringify(devnet.genesis);
+          const client = await m.createLightClient({ networkId: devnet.network_id, bootstrap: [ws], genesis, minPeers: 1, persist: false });
+          window.heads = [];
+          client.addEventListener('headVerified', (e) => window.heads.push({ height: e.detail.head.height, at: Date.now() }));
+          window.client = client;
+          const head = await client.start();
+          return { head, peers: client.peers().filter((p) => p.state === 'connected').map((p) => p.peerId) };
+        }, follower.ws);
+        assert.deepEqual(first.peers, [follower.peerId], 'the follower is the page\'s only peer');
+        // Let it follow a couple of gossiped heads first.
+        await waitFor(page, 'a gossiped head', (h) => window.heads.some((x) => x.height > h), first.head.height, { timeoutMs: 30_000, failOnPageError: false });
+        await follower.kill();
+        const killedAt = Date.now();
+        const heightAtKill = await page.evaluate(() => window.client.head().height);
+        follower = await startFollower({ devnetDir: net.dir, devnet: net.devnet, dataDir, wsPort: follower.wsPort });
+        const resumed = await waitFor(
+          page,
+          `a verified head above ${heightAtKill} after the kill`,
+          ({ h, since }) => window.heads.find((x) => x.height > h && x.at > since) ?? null,
+          { h: heightAtKill, since: killedAt },
+          { timeoutMs: 30_000, failOnPageError: false },
+        );
+        const waited = resumed.at - killedAt;
+        const peers = await page.evaluate(() => window.client.peers().filter((p) => p.state === 'connected').map((p) => p.peerId));
+        t.diagnostic(`killed at height ${heightAtKill}; verified height ${resumed.height} ${waited} ms later; connected: ${peers.join(', ')}`);
+        assert.ok(waited <= 5_000, `verified heads resumed ${waited} ms after the kill`);
+        assert.ok(peers.length >= 1, 'connected again');
+        await page.evaluate(() => window.client.stop());
+      });
+    } finally {
+      await follower?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('in a Web Worker: the same API, the wasm off the main thread', { timeout: 180_000 }, async (t) => {
+    await withDemo(t, '/devnet.json', async (page) => {
+      const r = await page.evaluate(async (zsi) => {
+        const m = await import('/pkg/index.js');
+        const devnet = await (await fetch('/devnet.json', { cache: 'no-store' })).json();
+        const genesis = typeof devnet.genesis === 'string' ? devnet.genesis : JSON.stringify(devnet.genesis);
+        const client = await m.createLightClient({
+          worker: true,
+          networkId: devnet.network_id,
+          bootstrap: [...devnet.websocket, ...devnet.webrtc_direct],
+          genesis,
+          persist: false,
+        });
+        const heads = [];
+        client.addEventListener('headVerified', (e) => heads.push(e.detail.head.height));
+        const iterated = [];
+        const reader = (async () => {
+          for await (const ev of client.events()) {
+            iterated.push(ev.type);
+            if (iterated.filter((x) => x === 'headVerified').length >= 2) break;
+          }
+        })();
+        const head = await client.start();
+        const later = await client.waitForHeight(head.height + 2);
+        await reader;
+        // The record's key (`id/` + the 32-byte id) built here: m.identityStateKey would load the wasm on the page.
+        const key = new Uint8Array([...new TextEncoder().encode('id/'), ...zsi.match(/../g).map((b) => parseInt(b, 16))]);
+        const proven = await client.getState(key);
+        const identity = await client.lookupIdentity(zsi);
+        let bad = null;
+        try {
+          await client.lookupIdentity('zz');
+        } catch (e) {
+          bad = { badInput: e instanceof m.BadInputError, kind: e.kind };
+        }
+        const controller = new AbortController();
+        const far = client.waitForHeight(later.height + 1_000_000, { signal: controller.signal });
+        setTimeout(() => controller.abort(), 100);
+        let aborted = null;
+        try {
+          await far;
+        } catch (e) {
+          aborted = e.name;
+        }
+        const peers = client.peers().filter((p) => p.state === 'connected');
+        const sync = { head: client.head(), status: client.status(), checkpoint: /^[0-9a-f]+$/.test(client.exportCheckpoint()) };
+        client.stop();
+        let afterStop = null;
+        try {
+          await client.waitForHeight(1);
+        } catch (e) {
+          afterStop = e.kind;
+        }
+        const wasmOnPage = performance.getEntriesByType('resource').some((e) => e.name.endsWith('.wasm'));
+        return {
+          isWorker: client instanceof m.WorkerLightClient,
+          head,
+          later,
+          heads,
+          iterated,
+          proven: { hasValue: proven.value instanceof Uint8Array, height: proven.head.height },
+          identity: identity && identity.zsiId,
+          bad,
+          aborted,
+          transports: [...new Set(peers.flatMap((p) => p.transports))],
+          sync,
+          afterStop,
+          wasmOnPage,
+        };
+      }, net.devnet.nodes[0].zsi_id);
+      t.diagnostic(JSON.stringify(r));
+      assert.ok(r.isWorker, 'createLightClient({ worker: true }) gives a WorkerLightClient');
+      assert.equal(r.wasmOnPage, false, 'the page itself never fetched the .wasm: it runs in the worker');
+      assert.ok(r.head.height >= 1 && r.later.height >= r.head.height + 2, 'verified heads, advancing');
+      assert.ok(r.heads.length >= 2, 'headVerified events reach the page');
+      assert.ok(r.iterated.filter((x) => x === 'headVerified').length >= 2, 'and its async iterator');
+      assert.ok(r.proven.hasValue && r.proven.height >= r.head.height, 'state proven in the worker');
+      assert.equal(r.identity, net.devnet.nodes[0].zsi_id);
+      assert.deepEqual(r.bad, { badInput: true, kind: 'BadInput' }, 'errors keep their class across the worker');
+      assert.equal(r.aborted, 'AbortError');
+      assert.deepEqual(r.transports, ['websocket'], 'Chromium workers have no RTCPeerConnection: WebSocket only');
+      assert.ok(r.sync.head.height >= r.later.height && r.sync.checkpoint, 'the synchronous getters answer');
+      assert.equal(r.afterStop, 'NotStarted', 'calls after stop() fail');
     });
   });
 });

@@ -238,6 +238,90 @@ export async function waitForChainHeight(devnet, height, timeoutMs = 60_000) {
   );
 }
 
+// ---------------------------------------------------------------- a follower node
+
+/**
+ * Starts `tiernet-node run` as a full node (no ZSI, not a validator) of the
+ * devnet in `devnetDir`, bootstrapped to the validators' TCP addresses, with
+ * a WebSocket listener for browsers on 127.0.0.1:`wsPort` (0: a free port).
+ * `dataDir` keeps its key and store across restarts (default: a new temp dir,
+ * removed by stop()).
+ * @returns {Promise<{ws: string, wsPort: number, peerId: string, dataDir: string, proc: object,
+ *   output: () => string, kill: () => Promise<void>, stop: () => Promise<void>}>}
+ */
+export async function startFollower({ devnetDir, devnet, wsPort = 0, dataDir = null, timeoutMs = 60_000 }) {
+  const ownDir = !dataDir;
+  const dir = dataDir || mkdtempSync(join(tmpdir(), 'tiernet-follower-'));
+  const args = [
+    '--data-dir', dir,
+    '--genesis', join(devnetDir, 'genesis.json'),
+    '--listen', '/ip4/127.0.0.1/tcp/0',
+    '--listen-ws', `/ip4/127.0.0.1/tcp/${wsPort}/ws`,
+    '--listen-webrtc', '/ip4/127.0.0.1/udp/0/webrtc-direct',
+    '--telemetry', '127.0.0.1:0',
+  ];
+  for (const node of devnet.nodes || []) {
+    const tcp = (node.addrs || []).find((a) => a.includes('/tcp/') && !a.includes('/ws'));
+    if (tcp) args.push('--bootstrap', tcp);
+  }
+  args.push('run');
+  const proc = spawn(NODE_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const killNow = () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    if (ownDir) removeDir(dir);
+  };
+  exitCleanups.add(killNow);
+  let ws = null;
+  let peerId = null;
+  const stdout = tail(proc.stdout, 'follower', 200, (line) => {
+    const listening = /^listening: (\S+\/ws\/p2p\/\S+)$/.exec(line);
+    if (listening && !ws) ws = listening[1];
+    const id = /^peer_id: (\S+)$/.exec(line);
+    if (id) peerId = id[1];
+  });
+  const stderr = tail(proc.stderr, 'follower!', 200);
+  const output = () => `--- follower stdout ---\n${stdout()}\n--- follower stderr ---\n${stderr()}`;
+  const exited = new Promise((resolveExit) => proc.once('exit', resolveExit));
+  let stopped = null;
+  const finish = (signal) => {
+    if (!stopped) {
+      stopped = (signal === 'SIGKILL'
+        ? (proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL'), exited)
+        : stopChild(proc, 5000)
+      ).then(() => {
+        if (ownDir) removeDir(dir);
+        exitCleanups.delete(killNow);
+      });
+    }
+    return stopped;
+  };
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (!ws) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`the follower exited (${exitedText(proc)}) before listening: ${NODE_BIN} ${args.join(' ')}\n${output()}`);
+      }
+      if (Date.now() > deadline) throw new Error(`the follower printed no /ws address within ${timeoutMs / 1000} s\n${output()}`);
+      await sleep(50);
+    }
+    const port = Number(/\/tcp\/(\d+)\/ws/.exec(ws)[1]);
+    return {
+      ws,
+      wsPort: port,
+      peerId,
+      dataDir: dir,
+      proc,
+      output,
+      /** SIGKILL: a crash; resolves once it has exited. */
+      kill: () => finish('SIGKILL'),
+      stop: () => finish('SIGTERM'),
+    };
+  } catch (err) {
+    await finish('SIGKILL');
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------- web-demo server
 
 /**

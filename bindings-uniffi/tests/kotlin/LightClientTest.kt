@@ -204,6 +204,7 @@ class Tests(private val net: Devnet) {
             val saved = client().use { client ->
                 client.setTrustFile(file.path)
                 val head = client.start()
+                if (client.resumedFrom() != null) fail("a first start resumed from nothing")
                 client.waitForHeight(head.height + 1u)
                 waitUntil("the trust file is written", 10) { file.exists() }
                 val checkpoint = client.exportCheckpoint()
@@ -225,6 +226,7 @@ class Tests(private val net: Devnet) {
                 if (client.head().height != 0uL) fail("a new client is not at genesis")
                 val starting = launch { runCatching { client.start() } }
                 waitUntil("the saved head is loaded", 5) { client.head().height >= saved.first.height }
+                if (client.resumedFrom() == null) fail("resumedFrom is null after a start from the trust file")
                 starting.cancel()
                 starting.join()
                 client.stop()
