@@ -71,6 +71,7 @@ test: setup
 	python3 -m pytest -q -p no:cacheprovider bindings-uniffi/tests
 	$(call banner,bindings: compile the generated Kotlin and run its tests on the JVM against a devnet (scripts/kotlin-test))
 	scripts/kotlin-test
+	scripts/package-mobile --check
 	$(call banner,cargo doc (warnings are errors))
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	$(call banner,browser package @tiernet/light-client (release wasm32, wasm-opt))
