@@ -279,7 +279,8 @@ fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
         .with_other_transport(|key| {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
                 libp2p::websocket_websys::Transport::default()
-                    .upgrade(libp2p::core::upgrade::Version::V1)
+                    .map(|connection, _| browser::FlushOnSend(connection))
+                    .upgrade(libp2p::core::upgrade::Version::V1Lazy)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()),
             )
@@ -291,6 +292,48 @@ fn build_swarm() -> Result<Swarm<Behaviour>, TransportError> {
         .map_err(setup_error)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build())
+}
+
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures::{AsyncRead, AsyncWrite};
+
+    /// A browser WebSocket whose flush is done once the bytes are handed to
+    /// `WebSocket.send`.
+    ///
+    /// `libp2p-websocket-websys` answers a flush with `Pending` until the
+    /// socket's `bufferedAmount` is 0 and only looks again on a 100 ms
+    /// interval, so every flushed handshake message (multistream-select,
+    /// each Noise message, Yamux) waited up to 100 ms: ~400 ms per
+    /// connection on loopback, most of a cold or warm start. The browser
+    /// sends what `send` accepted on its own, so nothing is lost by not
+    /// waiting; backpressure stays, as `poll_write` still refuses bytes
+    /// beyond the transport's buffer limit.
+    pub(super) struct FlushOnSend<C>(pub(super) C);
+
+    impl<C: AsyncRead + Unpin> AsyncRead for FlushOnSend<C> {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl<C: AsyncWrite + Unpin> AsyncWrite for FlushOnSend<C> {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_close(cx)
+        }
+    }
 }
 
 impl Transport for Libp2pTransport {
