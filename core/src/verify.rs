@@ -20,8 +20,27 @@
 //! [`block::verify_header_commit`]); their [`BlockError`] is read into a
 //! [`VerifyError`] by [`VerifyError::from_block`]. What this module adds is
 //! trust: which validator set may sign, skips and chain proofs. A header
-//! [`verify_next`] accepts is one [`block::validate_certified_header`]
-//! accepts, and the other way round.
+//! [`verify_next_with`]`(…, `[`SignatureCheck::All`]`)` accepts is one
+//! [`block::validate_certified_header`] accepts, and the other way round.
+//!
+//! # Signatures: a verified quorum
+//!
+//! [`verify_next`], [`verify_skip`] and [`verify_chain_proof`] check a
+//! commit's signatures in the signing set's canonical order (power
+//! descending) only until the checked power passes 2/3
+//! ([`SignatureCheck::Quorum`], [`crate::chain::verify_commit_quorum`]):
+//! with 100 equal powers, 67 signatures instead of 100. Every signer is
+//! still parsed and must be a distinct member; only the cryptographic
+//! check of the signatures past the quorum is skipped, and their power is
+//! not counted. What is accepted therefore stands on verified signatures
+//! of more than 2/3 of the trusted set's power, as before; a bad signature
+//! among those checked is invalid, as before. The difference from a full
+//! node: a commit that carries, besides a verified quorum, a bad signature
+//! the client did not check is accepted here and refused by
+//! [`block::validate_certified_header`]. A client that forwards a block
+//! to full nodes must check every signature first
+//! ([`verify_next_with`]`(…, `[`SignatureCheck::All`]`)`): they would
+//! refuse it and blame the forwarder.
 //!
 //! Nothing here does IO, reads a clock or spawns a thread, and nothing panics
 //! on any input: every count that comes from the network is bounded before it
@@ -114,7 +133,7 @@
 use std::fmt;
 
 use crate::chain::block::{self, BlockError, GenesisAnchor, Parent};
-use crate::chain::quorum::{CertificateError, QuorumSummary, ValidatorSet, ValidatorSetError};
+use crate::chain::quorum::{CertificateError, QuorumSummary, SignatureCheck, ValidatorSet, ValidatorSetError};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::identity::ZsiId;
@@ -799,18 +818,32 @@ pub fn check_proposer(header: &proto::Header, validators: &ValidatorSet) -> Resu
 /// `commit` certifies `header` on `network` ([`block::verify_header_commit`]):
 /// the same height, a round not before the header's, the header's hash,
 /// and valid precommit signatures of distinct members of `validators`
-/// holding more than 2/3 of its power (batch Ed25519). Short power with
-/// valid signatures is [`VerifyError::NotEnoughPower`] (not enough trust);
-/// anything else is invalid.
+/// holding more than 2/3 of its power (batch Ed25519), every signature
+/// checked. Short power with valid signatures is
+/// [`VerifyError::NotEnoughPower`] (not enough trust); anything else is
+/// invalid.
 pub fn verify_commit_certificate(
     header: &proto::Header,
     commit: &proto::CommitCertificate,
     validators: &ValidatorSet,
     network: &NetworkId,
 ) -> Result<QuorumSummary, VerifyError> {
+    verify_commit_certificate_with(header, commit, validators, network, SignatureCheck::All)
+}
+
+/// [`verify_commit_certificate`] checking the signatures `check` says:
+/// with [`SignatureCheck::Quorum`] (what [`verify_next`] uses) only the
+/// highest-power ones, until they pass the quorum.
+pub fn verify_commit_certificate_with(
+    header: &proto::Header,
+    commit: &proto::CommitCertificate,
+    validators: &ValidatorSet,
+    network: &NetworkId,
+    check: SignatureCheck,
+) -> Result<QuorumSummary, VerifyError> {
     rule(
         header.height,
-        block::verify_header_commit(header, commit, validators, network),
+        block::verify_header_commit_with(header, commit, validators, network, check),
     )
 }
 
@@ -834,6 +867,7 @@ fn verify_signed(
     next_validators: Option<&proto::ValidatorSet>,
     network: &NetworkId,
     mode: Mode,
+    check: SignatureCheck,
 ) -> VResult<TrustedState> {
     rule(
         trusted.height(),
@@ -928,7 +962,7 @@ fn verify_signed(
     };
 
     // Signatures last: they are the expensive part.
-    verify_commit_certificate(header, commit, signers, network)?;
+    verify_commit_certificate_with(header, commit, signers, network, check)?;
     Ok(TrustedState {
         anchor: Anchor::Header(header.clone()),
         commitment: fields::hash_in("header", "chain_commitment", &header.chain_commitment)?,
@@ -946,7 +980,9 @@ fn verify_signed(
 /// change between adjacent heights) and that the set is known
 /// ([`VerifyError::NextValidatorsUnknown`] otherwise); the proposer's
 /// membership; `next_validators` against `next_validators_hash`; and last,
-/// the commit certificate against the trusted set.
+/// the commit certificate against the trusted set, whose signatures are
+/// checked in order of power until they pass the quorum
+/// ([`SignatureCheck::Quorum`]; [`verify_next_with`] can check them all).
 ///
 /// `next_validators` is the set that signs the height after the header
 /// (`Block.next_validators` when the set changes). With `None`, the new
@@ -958,7 +994,21 @@ pub fn verify_next(
     next_validators: Option<&proto::ValidatorSet>,
     network: &NetworkId,
 ) -> Result<TrustedState, VerifyError> {
-    verify_signed(trusted, signed, None, next_validators, network, Mode::Adjacent)
+    verify_next_with(trusted, signed, next_validators, network, SignatureCheck::Quorum)
+}
+
+/// [`verify_next`] checking the commit's signatures as `check` says.
+/// [`SignatureCheck::All`] is for a client that forwards the block to
+/// full nodes: they refuse a block with any bad signature, and blame who
+/// forwarded it. [`verify_next`] is this with [`SignatureCheck::Quorum`].
+pub fn verify_next_with(
+    trusted: &TrustedState,
+    signed: &proto::SignedHeader,
+    next_validators: Option<&proto::ValidatorSet>,
+    network: &NetworkId,
+    check: SignatureCheck,
+) -> Result<TrustedState, VerifyError> {
+    verify_signed(trusted, signed, None, next_validators, network, Mode::Adjacent, check)
 }
 
 /// Verifies a header at a height above `trusted.height()`, signed by
@@ -977,7 +1027,15 @@ pub fn verify_skip(
     next_validators: Option<&proto::ValidatorSet>,
     network: &NetworkId,
 ) -> Result<TrustedState, VerifyError> {
-    verify_signed(trusted, signed, Some(validators), next_validators, network, Mode::Skip)
+    verify_signed(
+        trusted,
+        signed,
+        Some(validators),
+        next_validators,
+        network,
+        Mode::Skip,
+        SignatureCheck::Quorum,
+    )
 }
 
 /// Verifies a chain of trust from `trusted` to the last step of `proof`
@@ -1062,7 +1120,16 @@ pub fn verify_chain_proof(
             .as_ref()
             .ok_or_else(|| wrap(VerifyError::missing("validators")))?;
         let base = reached.as_ref().unwrap_or(trusted);
-        let next = verify_signed(base, signed, Some(validators), None, network, Mode::Step).map_err(wrap)?;
+        let next = verify_signed(
+            base,
+            signed,
+            Some(validators),
+            None,
+            network,
+            Mode::Step,
+            SignatureCheck::Quorum,
+        )
+        .map_err(wrap)?;
         reached = Some(next);
     }
     reached.ok_or_else(|| VerifyError::missing("steps"))

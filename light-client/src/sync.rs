@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use libp2p::PeerId;
+use tiernet_core::chain::SignatureCheck;
 use tiernet_core::genesis::Genesis;
 use tiernet_core::hash::Hash32;
 use tiernet_core::verify::{self, TrustedState, VerifyError};
@@ -993,7 +994,10 @@ impl LightSync {
 
     /// A finalized block from `blocks`: the next height is verified on top
     /// of the head (true when it advanced); a later one needs a chain proof
-    /// (`NotEnoughTrust`); older ones are ignored.
+    /// (`NotEnoughTrust`); older ones are ignored. Every signature of its
+    /// commit is checked ([`SignatureCheck::All`]), not just a quorum: an
+    /// accepted block is forwarded, and full nodes refuse (and blame the
+    /// forwarder of) a block with any bad signature.
     pub fn handle_block(&mut self, peer: PeerId, block: &proto::FinalizedBlock) -> Result<bool, SyncError> {
         let Some(header) = block.block.as_ref().and_then(|b| b.header.as_ref()) else {
             self.reject(peer, "finalized block without a header".into());
@@ -1018,7 +1022,7 @@ impl LightSync {
             commit: block.commit.clone(),
         };
         let next = block.block.as_ref().and_then(|b| b.next_validators.as_ref());
-        match verify::verify_next(&self.trusted, &signed, next, &self.network) {
+        match verify::verify_next_with(&self.trusted, &signed, next, &self.network, SignatureCheck::All) {
             Ok(state) => Ok(self.advance(state)),
             Err(error) => Err(self.judge(peer, error)),
         }

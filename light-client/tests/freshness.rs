@@ -203,6 +203,36 @@ fn gossip_is_accepted_only_when_verified_and_garbage_blames_its_sender() {
 }
 
 #[test]
+fn a_gossiped_block_is_forwarded_only_when_every_signature_verifies() {
+    // `verify_next` checks a quorum's signatures (3 of the 4 equal powers);
+    // a gossiped block is forwarded, and full nodes refuse one with any bad
+    // signature and blame the forwarder: so the gossip path checks them all.
+    let chain = Chain::new(4);
+    let (mut sync, a, b) = machine(&chain);
+    let now = time_of(&chain, 4);
+    let last = chain.set.iter().last().map(|v| v.zsi_id).unwrap();
+    let mut forged = chain.at(1).clone();
+    let commit = forged.commit.as_mut().unwrap();
+    let index = commit
+        .signatures
+        .iter()
+        .position(|s| s.validator == last.as_bytes())
+        .unwrap();
+    commit.signatures[index].signature[0] ^= 1;
+    let signed = proto::SignedHeader {
+        header: forged.block.as_ref().and_then(|b| b.header.clone()),
+        commit: forged.commit.clone(),
+    };
+    let genesis = tiernet_core::verify::TrustedState::from_anchor(chain.anchor.clone(), chain.set.clone()).unwrap();
+    let quorum = tiernet_core::verify::verify_next(&genesis, &signed, None, &chain.network).unwrap();
+    assert_eq!(quorum.height(), 1, "a verified quorum: the light client's trust");
+    assert_eq!(sync.handle_gossip(b, &forged, now), GossipVerdict::Reject);
+    assert_eq!(sync.peer_status(&b), Some(PeerStatus::Rejected));
+    assert_eq!(sync.head().height, 0);
+    assert_eq!(sync.handle_gossip(a, chain.at(1), now), GossipVerdict::Accept);
+}
+
+#[test]
 fn no_verified_head_for_a_while_is_a_stall_and_plans_a_new_request() {
     let chain = Chain::new(2);
     let (mut sync, _, _) = machine(&chain);

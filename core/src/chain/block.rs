@@ -61,7 +61,7 @@
 //! when it does not). [`validate_finalized`] and [`validate_signed_header`]
 //! add the commit certificate: its height, a round not before the header's
 //! (a block built in round `r` may be re-proposed and decided in a later
-//! round), its block hash and [`verify_commit`] against `current`.
+//! round), its block hash and [`verify_commit`](crate::chain::verify_commit) against `current`.
 //!
 //! ## Chain time
 //!
@@ -95,7 +95,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::chain::quorum::{CertificateError, QuorumSummary, ValidatorSet, ValidatorSetError, verify_commit};
+use crate::chain::quorum::{
+    CertificateError, QuorumSummary, SignatureCheck, ValidatorSet, ValidatorSetError, verify_commit_with,
+};
 use crate::genesis::Genesis;
 use crate::hash::{Hash32, tagged_hash, tags};
 use crate::identity::ZsiId;
@@ -815,13 +817,26 @@ pub fn validate_block(
 
 /// Checks that `commit` certifies `header` on `network`: the same height, a
 /// round not before the header's, the header's hash, and more than 2/3 of
-/// `current`'s power in valid precommit signatures ([`verify_commit`]).
+/// `current`'s power in valid precommit signatures ([`verify_commit`](crate::chain::verify_commit)).
 /// Returns who signed.
 pub fn verify_header_commit(
     header: &proto::Header,
     commit: &proto::CommitCertificate,
     current: &ValidatorSet,
     network: &NetworkId,
+) -> Result<QuorumSummary, BlockError> {
+    verify_header_commit_with(header, commit, current, network, SignatureCheck::All)
+}
+
+/// [`verify_header_commit`] checking the signatures `check` says
+/// ([`SignatureCheck::Quorum`]: only enough of the highest-power ones to
+/// pass the quorum, as a light client does; see [`verify_commit_with`]).
+pub fn verify_header_commit_with(
+    header: &proto::Header,
+    commit: &proto::CommitCertificate,
+    current: &ValidatorSet,
+    network: &NetworkId,
+    check: SignatureCheck,
 ) -> Result<QuorumSummary, BlockError> {
     if commit.height != header.height {
         return Err(BlockError::WrongHeight {
@@ -838,7 +853,7 @@ pub fn verify_header_commit(
     }
     let found = fields::hash32(&commit.block_hash).map_err(|e| e.at("commit.block_hash"))?;
     mismatch("commit.block_hash", header_hash(header), found)?;
-    verify_commit(commit, current, network).map_err(BlockError::Commit)
+    verify_commit_with(commit, current, network, check).map_err(BlockError::Commit)
 }
 
 fn required<'a, T>(field: &str, item: &'a Option<T>) -> BlockResult<&'a T> {

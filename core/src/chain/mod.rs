@@ -37,7 +37,7 @@ pub use block::{
     check_hash_link, check_height, check_not_ahead, check_proposer, check_time, empty_proofs_root, genesis_commitment,
     next_block_time, proof_leaf_hash, proofs_inclusion, proofs_inclusion_of_ids, proofs_root, proofs_root_of_ids,
     validate_block, validate_certified, validate_certified_header, validate_finalized, validate_header,
-    validate_signed_header, verify_header_commit, verify_proof_inclusion,
+    validate_signed_header, verify_header_commit, verify_header_commit_with, verify_proof_inclusion,
 };
 
 pub use ledger::{
@@ -45,8 +45,9 @@ pub use ledger::{
     encode_params, evidence_id, identity_record,
 };
 pub use quorum::{
-    CertificateError, QuorumSummary, ValidatorEntry, ValidatorSet, ValidatorSetError, precommit_for, prevote_for,
-    quorum_threshold, skip_threshold, verify_commit, verify_evidence, verify_polka, verify_round_certificate, vote_for,
+    CertificateError, QuorumSummary, SignatureCheck, ValidatorEntry, ValidatorSet, ValidatorSetError, precommit_for,
+    prevote_for, quorum_threshold, skip_threshold, verify_commit, verify_commit_quorum, verify_commit_with,
+    verify_evidence, verify_polka, verify_round_certificate, vote_for,
 };
 pub use reputation_rules::{ScoringRules, apply_event, apply_events, participation_events};
 

@@ -9,6 +9,7 @@
 //! | check | threshold |
 //! |---|---|
 //! | [`verify_commit`] | precommits for the block, power ≥ [`quorum_threshold`] |
+//! | [`verify_commit_quorum`] | as [`verify_commit`], but only the highest-power signatures that reach [`quorum_threshold`] are checked ([`SignatureCheck::Quorum`]: light clients) |
 //! | [`verify_polka`] | prevotes for the block, power ≥ [`quorum_threshold`] |
 //! | [`verify_round_certificate`], precommit kind | precommits for any value (nil too), power ≥ [`quorum_threshold`] |
 //! | [`verify_round_certificate`], skip kind | votes of any kind and value, power ≥ [`skip_threshold`] (a validator counts once) |
@@ -32,6 +33,23 @@
 //! the power of the validator that made it, so it cannot forge anyone
 //! else's vote. Weak (small-order) consensus keys are refused when a
 //! [`ValidatorSet`] is built.
+//!
+//! ## Checking only a quorum
+//!
+//! A light client needs to know that validators holding more than 2/3 of
+//! the power signed, not who else did. [`verify_commit_quorum`] parses
+//! every signer as [`verify_commit`] does (unknown, repeated and malformed
+//! signers and signatures of the wrong length are errors whatever their
+//! place), then checks the signatures of the signers in the set's canonical
+//! order (power descending, then id) until their power reaches the
+//! threshold, and counts only those: with 100 equal powers, 67 signatures
+//! instead of 100. A bad signature among them is
+//! [`CertificateError::BadSignature`], as in [`verify_commit`]; a bad
+//! signature among the others goes unnoticed and counts for nothing. So
+//! what it accepts is backed by verified signatures of more than 2/3 of
+//! the power, as [`verify_commit`]'s is. Full nodes keep [`verify_commit`]:
+//! their participation credits come from the signer list, and a node that
+//! forwards a block vouches for every signature in it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -266,8 +284,9 @@ pub struct QuorumSummary {
     pub signed_power: u64,
     /// Total power of the set.
     pub total_power: u64,
-    /// The distinct signers, in certificate order (at most one entry per
-    /// member of the set).
+    /// The distinct signers whose signatures were checked (all of them,
+    /// except with [`SignatureCheck::Quorum`]), in certificate order (at most
+    /// one entry per member of the set).
     pub signers: Vec<ZsiId>,
 }
 
@@ -431,16 +450,42 @@ fn check_count(count: usize, max: usize) -> CertResult<()> {
     Ok(())
 }
 
+/// How many of a commit certificate's signatures [`verify_commit_with`] checks.
+///
+/// Structure is always checked in full: every signer must be a distinct
+/// member named by a well-formed id, and every signature must be 64 bytes.
+/// What differs is how many signatures are checked cryptographically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureCheck {
+    /// Every signature. What a full node needs: the signer list is the
+    /// input of participation credits, and a node that forwards a block
+    /// vouches for all of it.
+    #[default]
+    All,
+    /// The signatures of the highest-power signers (canonical order: power
+    /// descending, then id), just enough of them for their power to reach
+    /// the threshold; the others are not checked and do not count. What a
+    /// light client needs to trust a header. When the certificate's
+    /// signers hold less than the threshold in all, every signature is
+    /// checked, so a short and forged certificate is reported as forged.
+    Quorum,
+}
+
 /// One signature to check.
 struct Item<'a> {
     validator: ZsiId,
+    /// The signer's position in the set's canonical order (power descending).
+    position: usize,
+    power: u64,
     key: &'a VerifyingKey,
-    message: Vec<u8>,
+    /// The vote the signature covers; its sign bytes are built only if the
+    /// signature is checked.
+    vote: proto::Vote,
     signature: Signature,
 }
 
 /// Collects signers, rejects unknown and repeated ones, adds up power, and
-/// verifies every signature at the end.
+/// verifies the signatures at the end.
 struct Tally<'a> {
     set: &'a ValidatorSet,
     /// (validator, vote type) pairs seen: a pair may appear once.
@@ -486,69 +531,129 @@ impl<'a> Tally<'a> {
     }
 
     /// Queues `signature` over `vote`'s sign bytes for verification.
-    fn push(&mut self, validator: ZsiId, vote: &proto::Vote, signature: &[u8]) -> CertResult<()> {
-        let key = self
+    fn push(&mut self, validator: ZsiId, vote: proto::Vote, signature: &[u8]) -> CertResult<()> {
+        let entry = self
             .set
-            .consensus_key(&validator)
+            .get(&validator)
             .ok_or(CertificateError::UnknownValidator { validator })?;
         let signature = Signature::from_slice(signature).map_err(|_| CertificateError::BadSignature { validator })?;
         self.items.push(Item {
             validator,
-            key,
-            message: vote.signing_bytes(),
+            position: entry.position,
+            power: entry.power,
+            key: entry.consensus_key,
+            vote,
             signature,
         });
         Ok(())
     }
 
-    fn finish(self, required: u64) -> CertResult<QuorumSummary> {
-        verify_items(&self.items)?;
+    fn finish(self, required: u64, check: SignatureCheck) -> CertResult<QuorumSummary> {
         let total = self.set.total_power();
-        if self.signed_power < required {
-            return Err(CertificateError::InsufficientPower {
-                signed: self.signed_power,
-                required,
-                total,
+        if check == SignatureCheck::All || self.signed_power < required {
+            // Every signature, before power: short and forged is forged.
+            verify_items(&self.items.iter().collect::<Vec<_>>())?;
+            if self.signed_power < required {
+                return Err(CertificateError::InsufficientPower {
+                    signed: self.signed_power,
+                    required,
+                    total,
+                });
+            }
+            return Ok(QuorumSummary {
+                signed_power: self.signed_power,
+                total_power: total,
+                signers: self.signers,
             });
         }
+        // Highest power first (the set's canonical order; ties by id, so
+        // the choice depends on the certificate's signers only), until the
+        // power of the chosen reaches the threshold.
+        let mut by_power: Vec<&Item<'_>> = self.items.iter().collect();
+        by_power.sort_by_key(|item| item.position);
+        let mut chosen = BTreeSet::new();
+        let mut power: u64 = 0;
+        for item in by_power {
+            if power >= required {
+                break;
+            }
+            if chosen.insert(item.validator) {
+                power = power.saturating_add(item.power);
+            }
+        }
+        // Every vote of a chosen validator (a round certificate may hold
+        // two), in certificate order so that a forgery is named as
+        // [`verify_commit`] would name it.
+        let picked: Vec<&Item<'_>> = self
+            .items
+            .iter()
+            .filter(|item| chosen.contains(&item.validator))
+            .collect();
+        verify_items(&picked)?;
         Ok(QuorumSummary {
-            signed_power: self.signed_power,
+            signed_power: power,
             total_power: total,
-            signers: self.signers,
+            signers: self.signers.into_iter().filter(|id| chosen.contains(id)).collect(),
         })
     }
 }
 
-fn verify_one(item: &Item<'_>) -> CertResult<()> {
+fn verify_one(item: &Item<'_>, message: &[u8]) -> CertResult<()> {
     item.key
-        .verify_strict(&item.message, &item.signature)
+        .verify_strict(message, &item.signature)
         .map_err(|_| CertificateError::BadSignature {
             validator: item.validator,
         })
 }
 
 /// Batch first; on failure one by one, to name the culprit.
-fn verify_items(items: &[Item<'_>]) -> CertResult<()> {
-    if items.len() < 2 {
-        return items.iter().try_for_each(verify_one);
+fn verify_items(items: &[&Item<'_>]) -> CertResult<()> {
+    let messages: Vec<Vec<u8>> = items.iter().map(|i| i.vote.signing_bytes()).collect();
+    if items.len() >= 2 {
+        let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let signatures: Vec<Signature> = items.iter().map(|i| i.signature).collect();
+        let keys: Vec<VerifyingKey> = items.iter().map(|i| *i.key).collect();
+        if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
+            return Ok(());
+        }
     }
-    let messages: Vec<&[u8]> = items.iter().map(|i| i.message.as_slice()).collect();
-    let signatures: Vec<Signature> = items.iter().map(|i| i.signature).collect();
-    let keys: Vec<VerifyingKey> = items.iter().map(|i| *i.key).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return Ok(());
-    }
-    items.iter().try_for_each(verify_one)
+    items
+        .iter()
+        .zip(&messages)
+        .try_for_each(|(item, message)| verify_one(item, message))
 }
 
 /// Verifies a commit certificate against `set`: every signature is a
 /// precommit for `cert.block_hash` at `cert.height`/`cert.round` on
 /// `network`, by a distinct member, and their power reaches
-/// [`quorum_threshold`].
+/// [`quorum_threshold`]. Every signature is checked
+/// ([`SignatureCheck::All`]).
 pub fn verify_commit(
     cert: &proto::CommitCertificate,
     set: &ValidatorSet,
     network: &NetworkId,
+) -> Result<QuorumSummary, CertificateError> {
+    verify_commit_with(cert, set, network, SignatureCheck::All)
+}
+
+/// [`verify_commit`] that checks only the signatures of the
+/// highest-power signers whose power reaches the quorum
+/// ([`SignatureCheck::Quorum`]): the light client's check. The summary
+/// names the signers whose signatures were checked, and their power.
+pub fn verify_commit_quorum(
+    cert: &proto::CommitCertificate,
+    set: &ValidatorSet,
+    network: &NetworkId,
+) -> Result<QuorumSummary, CertificateError> {
+    verify_commit_with(cert, set, network, SignatureCheck::Quorum)
+}
+
+/// [`verify_commit`] with the given [`SignatureCheck`].
+pub fn verify_commit_with(
+    cert: &proto::CommitCertificate,
+    set: &ValidatorSet,
+    network: &NetworkId,
+    check: SignatureCheck,
 ) -> Result<QuorumSummary, CertificateError> {
     let block = block_hash(&cert.block_hash)?;
     check_count(cert.signatures.len(), set.len())?;
@@ -556,9 +661,9 @@ pub fn verify_commit(
     for (index, signature) in cert.signatures.iter().enumerate() {
         let validator = tally.admit(index, &signature.validator, VoteType::Precommit)?;
         let vote = precommit_for(network, cert.height, cert.round, Some(&block), &validator);
-        tally.push(validator, &vote, &signature.signature)?;
+        tally.push(validator, vote, &signature.signature)?;
     }
-    tally.finish(set.quorum())
+    tally.finish(set.quorum(), check)
 }
 
 /// Verifies a polka certificate: more than 2/3 of the power prevoted for
@@ -589,9 +694,9 @@ pub fn verify_polka(
             });
         }
         let vote = prevote_for(network, cert.height, cert.round, Some(&block), &validator);
-        tally.push(validator, &vote, &signature.signature)?;
+        tally.push(validator, vote, &signature.signature)?;
     }
-    tally.finish(set.quorum())
+    tally.finish(set.quorum(), SignatureCheck::All)
 }
 
 /// Verifies a round certificate.
@@ -643,9 +748,9 @@ pub fn verify_round_certificate(
         let validator = tally.admit(index, &signature.validator, vote_type)?;
         let value = value_id(&signature.block_hash)?;
         let vote = vote_for(vote_type, network, cert.height, cert.round, value.as_ref(), &validator);
-        tally.push(validator, &vote, &signature.signature)?;
+        tally.push(validator, vote, &signature.signature)?;
     }
-    tally.finish(required)
+    tally.finish(required, SignatureCheck::All)
 }
 
 fn truncated(s: &str) -> String {
@@ -1011,6 +1116,240 @@ mod tests {
             verify_commit(&cert, &s, &net()).unwrap_err(),
             CertificateError::BadSignature { validator: id(58) }
         );
+    }
+
+    /// Both checks of one certificate.
+    fn both(
+        cert: &proto::CommitCertificate,
+        s: &ValidatorSet,
+    ) -> (CertResult<QuorumSummary>, CertResult<QuorumSummary>) {
+        (verify_commit(cert, s, &net()), verify_commit_quorum(cert, s, &net()))
+    }
+
+    #[test]
+    fn quorum_check_takes_the_highest_power_first_and_stops_at_the_quorum() {
+        // total 100, quorum 67: validator 1 alone (70) is a quorum.
+        let s = set(&[(1, 70), (2, 10), (3, 10), (4, 10)]);
+        let cert = commit(&[2, 3, 4, 1]);
+        let summary = verify_commit_quorum(&cert, &s, &net()).unwrap();
+        assert_eq!(summary.signed_power, 70);
+        assert_eq!(summary.signers, vec![id(1)]);
+        assert_eq!(summary.total_power, 100);
+        assert_eq!(verify_commit(&cert, &s, &net()).unwrap().signed_power, 100);
+        // A bad signature among those checked is invalid, as with every check.
+        let mut bad = cert.clone();
+        bad.signatures[3].signature[9] ^= 1;
+        assert_eq!(
+            both(&bad, &s),
+            (
+                Err(CertificateError::BadSignature { validator: id(1) }),
+                Err(CertificateError::BadSignature { validator: id(1) })
+            )
+        );
+        // One past the quorum is not checked: a full node refuses the
+        // certificate, a light client has its verified quorum.
+        let mut extra = cert.clone();
+        extra.signatures[0].signature[9] ^= 1;
+        assert_eq!(
+            verify_commit(&extra, &s, &net()),
+            Err(CertificateError::BadSignature { validator: id(2) })
+        );
+        assert_eq!(verify_commit_quorum(&extra, &s, &net()).unwrap().signers, vec![id(1)]);
+        // Without validator 1 the three others (30) are short: every
+        // signature is checked and a forgery is reported as such.
+        let short = commit(&[2, 3, 4]);
+        assert_eq!(
+            verify_commit_quorum(&short, &s, &net()),
+            Err(CertificateError::InsufficientPower {
+                signed: 30,
+                required: 67,
+                total: 100
+            })
+        );
+        let mut short_and_forged = short;
+        short_and_forged.signatures[2].signature[0] ^= 1;
+        assert_eq!(
+            both(&short_and_forged, &s),
+            (
+                Err(CertificateError::BadSignature { validator: id(4) }),
+                Err(CertificateError::BadSignature { validator: id(4) })
+            )
+        );
+    }
+
+    #[test]
+    fn quorum_check_of_100_equal_powers_checks_67_in_canonical_order() {
+        let members: Vec<(u8, u64)> = (1..=100).map(|i| (i, 10)).collect();
+        let s = set(&members);
+        let mut all: Vec<u8> = (1..=100).collect();
+        // Certificate order does not change the choice.
+        all.reverse();
+        let cert = commit(&all);
+        let summary = verify_commit_quorum(&cert, &s, &net()).unwrap();
+        assert_eq!(summary.signed_power, 670);
+        assert!(summary.signed_power >= s.quorum());
+        let mut chosen = summary.signers.clone();
+        chosen.sort();
+        assert_eq!(chosen, (1..=67).map(id).collect::<Vec<_>>());
+        // Certificate order is kept in the summary.
+        assert_eq!(summary.signers.first(), Some(&id(67)));
+        // Validator 58 is checked, validator 81 is not.
+        for (seed, checked) in [(58u8, true), (81, false)] {
+            let mut bad = cert.clone();
+            let index = all.iter().position(|&s| s == seed).unwrap();
+            bad.signatures[index].signature[40] ^= 0x10;
+            let expected = Err(CertificateError::BadSignature { validator: id(seed) });
+            assert_eq!(verify_commit(&bad, &s, &net()), expected);
+            if checked {
+                assert_eq!(verify_commit_quorum(&bad, &s, &net()), expected);
+            } else {
+                assert_eq!(verify_commit_quorum(&bad, &s, &net()).unwrap().signed_power, 670);
+            }
+        }
+        // Exactly a quorum: every signature is checked.
+        let quorum: Vec<u8> = (34..=100).collect();
+        let mut bad = commit(&quorum);
+        bad.signatures[66].signature[1] ^= 1;
+        assert_eq!(
+            verify_commit_quorum(&bad, &s, &net()),
+            Err(CertificateError::BadSignature { validator: id(100) })
+        );
+    }
+
+    #[test]
+    fn quorum_check_still_parses_every_signer() {
+        // Structural errors past the quorum are errors, as in verify_commit.
+        let s = set(&[(1, 70), (2, 10), (3, 10), (4, 10)]);
+        let cases: Vec<(proto::CommitCertificate, CertificateError)> = vec![
+            (
+                commit(&[1, 2, 9]),
+                CertificateError::UnknownValidator { validator: id(9) },
+            ),
+            (
+                commit(&[1, 2, 2]),
+                CertificateError::DuplicateSigner { validator: id(2) },
+            ),
+            (
+                {
+                    let mut c = commit(&[1, 2, 3]);
+                    c.signatures[2].validator.pop();
+                    c
+                },
+                CertificateError::MalformedValidator { index: 2, len: 31 },
+            ),
+            (
+                {
+                    let mut c = commit(&[1, 2, 3]);
+                    c.signatures[2].signature.truncate(63);
+                    c
+                },
+                CertificateError::BadSignature { validator: id(3) },
+            ),
+            (
+                {
+                    let mut c = commit(&[1, 2, 3, 4]);
+                    c.signatures.push(commit(&[5]).signatures.remove(0));
+                    c
+                },
+                CertificateError::TooManySignatures { count: 5, max: 4 },
+            ),
+        ];
+        for (cert, error) in cases {
+            assert_eq!(both(&cert, &s), (Err(error.clone()), Err(error)));
+        }
+    }
+
+    /// `s` of a signature plus the group order ℓ: the same point equation,
+    /// but a non-canonical scalar that strict verification refuses.
+    fn non_canonical_s(signature: &[u8]) -> Vec<u8> {
+        const ELL: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut out = signature.to_vec();
+        let mut carry = 0u16;
+        for (byte, ell) in out[32..].iter_mut().zip(ELL) {
+            let sum = u16::from(*byte) + u16::from(ell) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        out
+    }
+
+    #[test]
+    fn forgeries_fail_with_the_same_errors_under_both_checks() {
+        let members: Vec<(u8, u64)> = (1..=10).map(|i| (i, 10)).collect();
+        let s = set(&members);
+        let all: Vec<u8> = (1..=10).collect();
+        let genuine = commit(&all);
+        let precommit = |seed: u8| precommit_for(&net(), 5, 2, Some(&BLOCK), &id(seed));
+        // Validator 3 (checked under both: it is among the 7 highest).
+        let forgeries: Vec<(&str, Vec<u8>)> = vec![
+            ("a flipped bit", {
+                let mut sig = genuine.signatures[2].signature.clone();
+                sig[20] ^= 4;
+                sig
+            }),
+            ("a key outside the set", sign(&precommit(3), 42)),
+            ("another member's key", sign(&precommit(3), 4)),
+            (
+                "another message",
+                sign(&prevote_for(&net(), 5, 2, Some(&BLOCK), &id(3)), 3),
+            ),
+            (
+                "another height",
+                sign(&precommit_for(&net(), 6, 2, Some(&BLOCK), &id(3)), 3),
+            ),
+            ("a non-canonical s", non_canonical_s(&genuine.signatures[2].signature)),
+            ("R the identity, s zero", {
+                let mut sig = vec![0u8; 64];
+                sig[0] = 1;
+                sig
+            }),
+            ("R of order 2", {
+                // (0, -1): y = p - 1.
+                let mut sig = vec![0xffu8; 64];
+                sig[0] = 0xec;
+                sig[31] = 0x7f;
+                sig[32..].fill(0);
+                sig
+            }),
+            ("R not on the curve", {
+                let mut sig = genuine.signatures[2].signature.clone();
+                sig[..32].fill(0);
+                sig[0] = 2;
+                sig
+            }),
+            ("all zero", vec![0u8; 64]),
+        ];
+        for (name, signature) in forgeries {
+            // Alone in the batch, first, last and in the middle of it.
+            for position in [0usize, 2, 9] {
+                let mut order = all.clone();
+                order.retain(|&v| v != 3);
+                order.insert(position, 3);
+                let mut cert = commit(&order);
+                cert.signatures[position].signature = signature.clone();
+                let expected = Err(CertificateError::BadSignature { validator: id(3) });
+                assert_eq!(both(&cert, &s), (expected.clone(), expected), "{name} at {position}");
+            }
+            let mut alone = commit(&[3]);
+            alone.signatures[0].signature = signature.clone();
+            let expected = Err(CertificateError::BadSignature { validator: id(3) });
+            assert_eq!(both(&alone, &s), (expected.clone(), expected), "{name} alone");
+        }
+        // The non-canonical s is otherwise the genuine signature: it fails
+        // for its encoding only.
+        let sig = Signature::from_slice(&genuine.signatures[2].signature).unwrap();
+        let message = precommit(3).signing_bytes();
+        key(3).verifying_key().verify_strict(&message, &sig).unwrap();
+        let stretched = Signature::from_slice(&non_canonical_s(&genuine.signatures[2].signature)).unwrap();
+        assert!(key(3).verifying_key().verify_strict(&message, &stretched).is_err());
+        assert!(ed25519_dalek::Verifier::verify(&key(3).verifying_key(), &message, &stretched).is_err());
+        // The genuine certificate passes both.
+        let (full, quorum) = both(&genuine, &s);
+        assert_eq!(full.unwrap().signed_power, 100);
+        assert_eq!(quorum.unwrap().signed_power, 70);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use ed25519_dalek::SigningKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tiernet_core::chain::{
-    BlockBuilder, CertificateError, GenesisAnchor, MAX_BLOCK_INTERVAL_MS, Parent, ValidatorSet, chain_commitment,
-    validate_certified_header,
+    BlockBuilder, CertificateError, GenesisAnchor, MAX_BLOCK_INTERVAL_MS, Parent, SignatureCheck, ValidatorSet,
+    chain_commitment, validate_certified_header,
 };
 use tiernet_core::genesis::{Genesis, GenesisFile, GenesisIdentity, GenesisValidator, ReputationFile};
 use tiernet_core::hash::Hash32;
@@ -409,6 +409,59 @@ fn forged_signatures_are_invalid() {
 }
 
 #[test]
+fn a_bad_signature_past_the_quorum_is_not_checked_by_the_light_client() {
+    let chain = Chain::new();
+    let trusted = chain.trusted_at(1);
+    // A is 4 × 10, the quorum 27: validators 1, 2 and 3 (canonical order)
+    // are checked, 4 is not and does not count.
+    let mut bad = chain.signed(2);
+    let commit = bad.commit.as_mut().unwrap();
+    let index = commit
+        .signatures
+        .iter()
+        .position(|s| s.validator == id(4).as_bytes())
+        .unwrap();
+    commit.signatures[index].signature[5] ^= 1;
+    assert_eq!(verify_next(&trusted, &bad, None, &net()).unwrap().height(), 2);
+    let a = set(A).into_proto();
+    assert_eq!(verify_skip(&trusted, &bad, &a, None, &net()).unwrap().height(), 2);
+    // Every signature: what a full node and a forwarding client check.
+    let forged = VerifyError::Commit {
+        height: 2,
+        source: CertificateError::BadSignature { validator: id(4) },
+    };
+    assert_eq!(
+        invalid(verify::verify_next_with(
+            &trusted,
+            &bad,
+            None,
+            &net(),
+            SignatureCheck::All
+        )),
+        forged
+    );
+    assert!(validate_certified_header(trusted.anchor().as_parent(), &bad, &set(A), &net()).is_err());
+    // Among the checked ones it is invalid under either check.
+    let mut bad = chain.signed(2);
+    let commit = bad.commit.as_mut().unwrap();
+    let index = commit
+        .signatures
+        .iter()
+        .position(|s| s.validator == id(3).as_bytes())
+        .unwrap();
+    commit.signatures[index].signature[5] ^= 1;
+    let forged = VerifyError::Commit {
+        height: 2,
+        source: CertificateError::BadSignature { validator: id(3) },
+    };
+    assert_eq!(invalid(verify_next(&trusted, &bad, None, &net())), forged);
+    assert_eq!(invalid(verify_skip(&trusted, &bad, &a, None, &net())), forged);
+    // Without validator 4 at all, the three others are still a quorum.
+    let three = signed(chain.header(2), &A[..3]);
+    verify_next(&trusted, &three, None, &net()).unwrap();
+}
+
+#[test]
 fn insufficient_power_is_not_enough_trust() {
     let chain = Chain::new();
     let trusted = chain.trusted_at(1);
@@ -632,6 +685,12 @@ fn a_full_node_and_a_light_client_agree_on_every_header() {
         for (name, signed, valid) in cases {
             let full = validate_certified_header(trusted.anchor().as_parent(), &signed, &set(A), &net());
             let light = verify_next(&trusted, &signed, None, &net());
+            let light_all = verify::verify_next_with(&trusted, &signed, None, &net(), SignatureCheck::All);
+            assert_eq!(
+                full.is_ok(),
+                light_all.is_ok(),
+                "height {height}, {name}: {light_all:?}"
+            );
             assert_eq!(
                 full.is_ok(),
                 light.is_ok(),
