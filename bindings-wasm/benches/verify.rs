@@ -7,7 +7,9 @@
 //!    equal-power validators (target ≤ 2 ms in wasm): the 67 signatures of
 //!    a quorum are checked; and, for comparison, `verify_next_with(…,
 //!    SignatureCheck::All)` on the same header, which checks all 100 (what
-//!    the client does before it forwards a gossiped block);
+//!    the client does before it forwards a gossiped block); and the one-off
+//!    cost of a new trusted set: parsing it and verifying two headers with
+//!    it, the second of which builds the set's key table;
 //! 2. one state value proof in a state of 100 000 keys (target ≤ 1 ms).
 //!
 //! Run: `make bench-wasm` (scripts/wasm-cargo bench with the test runner).
@@ -23,7 +25,7 @@ fn main() {
 mod browser {
     use std::hint::black_box;
 
-    use tiernet_core::chain::SignatureCheck;
+    use tiernet_core::chain::{SignatureCheck, ValidatorSet};
     use tiernet_core::state::{MemoryTree, verify_value};
     use tiernet_core::verify::{TrustedState, verify_next, verify_next_with};
     use tiernet_core::wire::proto;
@@ -63,6 +65,17 @@ mod browser {
                 .unwrap()
             })
         });
+        c.bench_function(
+            "a new trusted set: parsed, then two headers (the second builds its key table)",
+            |b| {
+                b.iter(|| {
+                    let set = ValidatorSet::from_proto(chain.set.as_proto()).unwrap();
+                    let fresh = TrustedState::from_anchor(chain.anchor.clone(), set).unwrap();
+                    verify_next(black_box(&fresh), black_box(&signed), None, &chain.network).unwrap();
+                    verify_next(black_box(&fresh), black_box(&signed), None, &chain.network).unwrap()
+                })
+            },
+        );
     }
 
     fn key(i: u64) -> Vec<u8> {

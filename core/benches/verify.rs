@@ -4,7 +4,9 @@
 //!    `make bench-wasm` measures that), which checks the 67 signatures of a
 //!    quorum, and of `verify_next_with(…, SignatureCheck::All)`, which
 //!    checks all 100 (what the light client does before forwarding a
-//!    gossiped block);
+//!    gossiped block); and the one-off cost of a new trusted set: parsing
+//!    it and verifying two headers with it, the second of which builds the
+//!    set's key table;
 //! 2. snapshot chunk verification throughput (`verify_snapshot_chunk`:
 //!    manifest hash plus range proof against the root) over a state of
 //!    100 000 entries cut in chunks of 1 000 entries, the node's default.
@@ -112,6 +114,31 @@ fn header_and_commit() {
             median(times) * 1e3
         );
     }
+    let times: Vec<f64> = (0..HEADER_SAMPLES)
+        .map(|_| {
+            let start = Instant::now();
+            let set = ValidatorSet::from_proto(set.as_proto()).unwrap_or_else(|_| fail("validator set"));
+            let fresh = TrustedState::from_anchor(anchor.clone(), set).unwrap_or_else(|_| fail("trusted state"));
+            for _ in 0..2 {
+                if verify_next_with(
+                    black_box(&fresh),
+                    black_box(&signed),
+                    None,
+                    &network,
+                    SignatureCheck::Quorum,
+                )
+                .is_err()
+                {
+                    fail("the header did not verify");
+                }
+            }
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    println!(
+        "verify: a new trusted set of {VALIDATORS}: parsed, then two headers (the second builds its key table): median {:.3} ms",
+        median(times) * 1e3
+    );
 }
 
 fn key(i: u64) -> Vec<u8> {

@@ -27,6 +27,7 @@
 //! engine's certificate checks. The ledger holds its state as a value and
 //! returns the next state instead of mutating.
 
+mod batch;
 pub mod block;
 pub mod ledger;
 pub mod quorum;
