@@ -20,8 +20,9 @@
 //! coefficients. The sum is the same group element either way, so the
 //! verdict is too (the tests compare both on valid and forged input).
 //!
-//! A table costs 64 inversions per key to build (about 5 ms for 100 keys
-//! natively, 30–55 ms in wasm) and about 7.5 KB per key, so a
+//! A table costs 64 inversions per key to build (for 100 keys, 1–5 ms
+//! natively and 25–50 ms in wasm, by machine load) and about 7.5 KB per
+//! key, so a
 //! [`ValidatorSet`](super::ValidatorSet) builds it only on the second
 //! verification for a trusted state (see
 //! [`ValidatorSet::note_trusted_use`](super::ValidatorSet::note_trusted_use)):

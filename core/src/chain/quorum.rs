@@ -278,8 +278,8 @@ impl ValidatorSet {
     /// Notes that the set is about to verify a header for a trusted state
     /// (the light client's [`crate::verify`]). From the second such use on,
     /// batch verification with this set (and its clones) uses a table of
-    /// its keys' multiples, built at that use: about 5 ms natively and
-    /// 30–55 ms in wasm for 100 keys, 7.5 KB per key, after which each
+    /// its keys' multiples, built at that use: 1–5 ms natively and
+    /// 25–50 ms in wasm for 100 keys, 7.5 KB per key, after which each
     /// batch is cheaper (see `chain::batch`). A set that signs one
     /// chain-proof step never builds it; full nodes never call this.
     pub(crate) fn note_trusted_use(&self) {
