@@ -11,9 +11,12 @@
 //! In order, cheapest first:
 //!
 //! 1. **Relay budget** per relay and topic ([`RelayLimit`]). Over budget the
-//!    message is ignored; the relay is penalised only when it published the
-//!    flood itself (it is the message's signed GossipSub source): an honest
-//!    relay forwards what the network produces and cannot choose its rate.
+//!    message is ignored. The relay is penalised only when its *own*
+//!    publications (it is the message's signed GossipSub source) exceed the
+//!    budget by themselves ([`OwnLimit`], counted apart from what it
+//!    forwards): an honest relay forwards what the network produces and
+//!    cannot choose its rate, and forwarding others' messages up to its
+//!    budget must not turn its own next heartbeat into a breach.
 //! 2. **Seen before**: the content id of every accepted message is kept for
 //!    [`SEEN_RETENTION_MS`] (far longer than GossipSub's duplicate cache),
 //!    so the same bytes re-injected later are ignored before decoding.
@@ -155,6 +158,22 @@ impl Limit for RelayLimit {
     }
 }
 
+/// Budget of one peer's own publications on one topic: the messages it
+/// hands over whose signed GossipSub source is itself. The rates are the
+/// relay budget's ([`RelayLimit`]); the bucket is apart, so only a peer
+/// whose own messages alone exceed what any relay may hand over is
+/// charged, never one whose budget went on forwarding others' traffic.
+#[derive(Debug)]
+pub enum OwnLimit {}
+
+impl Limit for OwnLimit {
+    type Key = (PeerId, Topic);
+    const NAME: &'static str = "gossip_own";
+    fn rate(key: &(PeerId, Topic)) -> Rate {
+        RelayLimit::rate(key)
+    }
+}
+
 /// Budget of one observer (TL0) author on `meta`, wherever it is relayed
 /// from. Keyed by the publisher's PeerId bytes.
 #[derive(Debug)]
@@ -250,6 +269,7 @@ impl SeenCache {
 #[derive(Debug)]
 pub struct InboundPolicy {
     relays: Limiter<RelayLimit>,
+    own: Limiter<OwnLimit>,
     observers: Limiter<ObserverLimit>,
     seen: SeenCache,
     replay: ReplayGuard,
@@ -262,6 +282,7 @@ impl Default for InboundPolicy {
     fn default() -> Self {
         Self {
             relays: Limiter::new(MAX_LIMITER_KEYS),
+            own: Limiter::new(MAX_LIMITER_KEYS),
             observers: Limiter::new(MAX_LIMITER_KEYS),
             seen: SeenCache::new(MAX_SEEN),
             replay: ReplayGuard::default(),
@@ -336,10 +357,13 @@ impl InboundPolicy {
         let Some(topic) = message.topic else {
             return Decision::ignore("unknown_topic", Refusal::Policy("not one of our topics"));
         };
+        // A peer's own messages also take from their own bucket; forwarded
+        // ones only from the relay's.
+        let own_within = message.publisher != Some(message.relay) || self.own.check(&(message.relay, topic), now);
         if !self.relays.check(&(message.relay, topic), now) {
             let mut decision =
                 Decision::ignore("rate_limited", Refusal::Policy("over the relay's budget for the topic"));
-            if message.publisher == Some(message.relay) {
+            if !own_within {
                 decision.relay_event = Some(PeerEvent::RateLimitBreach);
             }
             return decision;

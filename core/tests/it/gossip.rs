@@ -1491,6 +1491,44 @@ mod inbound {
         );
     }
 
+    /// An honest relay whose budget on a topic went on forwarding others'
+    /// messages is not charged for its own heartbeat there: the charge is
+    /// for a peer's own publications over the budget. (Both buckets used
+    /// to be one: forwarding 50 heartbeats in a burst turned the relay's
+    /// own next message into a `rate_limit_breach`.) A peer that then
+    /// publishes far over the budget itself is still charged.
+    #[test]
+    fn a_relay_is_not_charged_for_its_own_message_when_forwarding_used_its_budget() {
+        let f = Fixture::new();
+        let mut node = Honest::new(&f, NOW, 1_000);
+        let relay = PeerId::random();
+        for i in 0..60u64 {
+            let forwarded = hb_bytes(heartbeat(Some(T1), 5_000 + i, NOW));
+            node.receive(&f, Topic::Meta, &forwarded, relay, PeerId::random());
+        }
+        for i in 0..3u64 {
+            let own = hb_bytes(heartbeat(None, 1_000 + i, NOW));
+            node.receive(&f, Topic::Meta, &own, relay, relay);
+        }
+        assert!(
+            node.penalties_against(relay).is_empty(),
+            "{:?}",
+            node.penalties_against(relay)
+        );
+        // Its own flood is charged all the same, once its own messages
+        // exceed the budget by themselves.
+        for i in 3..200u64 {
+            let own = hb_bytes(heartbeat(None, 1_000 + i, NOW));
+            node.receive(&f, Topic::Meta, &own, relay, relay);
+        }
+        let charged = node.penalties_against(relay);
+        assert!(
+            charged.len() >= 140 && charged.iter().all(|e| *e == PeerEvent::RateLimitBreach),
+            "{} charges: {charged:?}",
+            charged.len()
+        );
+    }
+
     /// Messages valid for A but, by clock, height, sequence or registry,
     /// not for B or C, which lag or lead A a little.
     fn boundary_messages(f: &Fixture, a_now: u64, a_head: u64) -> Vec<(Topic, Vec<u8>)> {
