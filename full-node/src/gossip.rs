@@ -98,12 +98,12 @@ fn mesh_size(topic: Topic) -> (usize, usize, usize) {
     }
 }
 
-/// The GossipSub behaviour, subscribed to all five topics.
-pub fn behaviour(
-    key: &Keypair,
-    topics: &Topics,
-    registry: &mut prometheus_client::registry::Registry,
-) -> Result<gossipsub::Behaviour, GossipError> {
+/// The GossipSub configuration of a node on `topics`: heartbeat, strict
+/// signatures, validation by the application, content-addressed ids and
+/// per-topic mesh sizes and frame limits. [`behaviour`] adds peer scoring
+/// and the subscriptions; the network simulator builds its adversaries from
+/// the same configuration.
+pub fn config(topics: &Topics) -> Result<gossipsub::Config, GossipError> {
     let mut config = ConfigBuilder::default();
     config
         .heartbeat_interval(HEARTBEAT)
@@ -124,7 +124,16 @@ pub fn behaviour(
             .mesh_n_high_for_topic(high, ident.hash())
             .max_transmit_size_for_topic(topic.max_message_size() + 4096, ident.hash());
     }
-    let config = config.build().map_err(|e| GossipError::Config(e.to_string()))?;
+    config.build().map_err(|e| GossipError::Config(e.to_string()))
+}
+
+/// The GossipSub behaviour, subscribed to all five topics.
+pub fn behaviour(
+    key: &Keypair,
+    topics: &Topics,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<gossipsub::Behaviour, GossipError> {
+    let config = config(topics)?;
     let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
         .map_err(|e| GossipError::Config(e.to_owned()))?
         .with_metrics(registry, Default::default());

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use libp2p::PeerId;
 use serde::Serialize;
 use tiernet_core::inbound::Acceptance;
+use tiernet_core::reputation::ReputationParams;
 use tiernet_core::wire::Topic;
 use tiernet_node::node::probe::ProbeEvent;
 
@@ -247,24 +248,67 @@ pub struct Figures {
     pub checks: BTreeMap<String, f64>,
     /// Per topic: longest time (s) an adversary held a mesh slot with a score ≥ 0 (never-forward runs).
     pub never_forward_negative_s: BTreeMap<String, f64>,
-    /// Flood runs: per honest node and flooder, what reached the node after
-    /// the flood began and when the node banned the flooder.
+    /// Flood runs: per honest node and flooder, what the flooder sent the
+    /// node after the flood began, what reached it, and when the node
+    /// banned the flooder.
     pub flood_neighbours: Vec<FloodNeighbour>,
+    /// Flood runs: what each flooder published after it turned.
+    pub flooders: Vec<FlooderSummary>,
 }
 
-/// What one honest node got from one flooder after the flood began.
+/// What one flooder sent one honest node after the flood began, and what
+/// the node made of it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FloodNeighbour {
     /// The honest node.
     pub node: usize,
     /// The flooder.
     pub flooder: String,
-    /// Messages it relayed to the node after the turn.
+    /// Messages the flooder queued for the node after the turn.
+    pub sent: u64,
+    /// Of those, dropped by the flooder's GossipSub (send queue full or
+    /// not sent in time: the node did not read them fast enough).
+    pub dropped: u64,
+    /// Messages from the flooder that reached the node's inbound policy
+    /// after the turn.
     pub receipts: u64,
+    /// Seconds from the turn to the first of them (the link's delay, and
+    /// any queue on the way).
+    pub first_receipt_s: f64,
     /// Seconds from the turn to the last of them.
     pub last_receipt_s: f64,
+    /// Of those, the ones up to the node's first ban of it.
+    pub before_ban: u64,
+    /// Receipts per second from the first until the ban (or the last receipt).
+    pub rate_per_s: f64,
     /// Seconds from the turn to the node's ban of it (`None`: never).
     pub banned_s: Option<f64>,
+    /// Bans of it by the node after the turn (it comes back when a ban ends).
+    pub bans: usize,
+    /// Messages from it that reached the node while the first ban lasted
+    /// (must be 0: a banned flooder stays cut).
+    pub during_ban: u64,
+    /// Seconds from the end of the first ban (the flooder comes back) to
+    /// the second.
+    pub cut_again_s: Option<f64>,
+    /// The node's GossipSub score of the flooder at the turn.
+    pub score_at_turn: Option<f64>,
+    /// Its lowest GossipSub score of the flooder after the turn.
+    pub lowest_score: Option<f64>,
+}
+
+/// What one flooder published after it turned.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlooderSummary {
+    /// The flooder.
+    pub flooder: String,
+    /// Publishes GossipSub took.
+    pub published: u64,
+    /// Publishes it refused, by error.
+    pub refused: BTreeMap<String, u64>,
+    /// Connections established after the turn (redials; a node that
+    /// banned it closes them at once).
+    pub reconnected: u64,
 }
 
 /// Per-node resource figures (process totals divided by the node count).
@@ -739,31 +783,123 @@ pub fn analyse(world: &World, duplicates: &BTreeMap<String, f64>, traffic: &[(u6
     }
     if let Some(since) = turned(AdversaryKind::Flood) {
         let peers = kind_peers(AdversaryKind::Flood);
-        checks.insert("flood_cut_s".into(), worst_time(&peers, since, false) / 1000.0);
-        let mut got: BTreeMap<(usize, PeerId), (u64, u64)> = BTreeMap::new();
+        // (node, flooder) → (receipts after the turn, the first one's and
+        // the last one's time).
+        let mut got: BTreeMap<(usize, PeerId), (u64, u64, u64)> = BTreeMap::new();
         for (node, event) in &record.events {
             if let ProbeEvent::Received { relay, at_ms, .. } = event
                 && honest(*node)
                 && *at_ms >= since
                 && peers.contains(relay)
             {
-                let entry = got.entry((*node, *relay)).or_default();
+                let entry = got.entry((*node, *relay)).or_insert((0, u64::MAX, 0));
                 entry.0 += 1;
-                entry.1 = entry.1.max(*at_ms);
+                entry.1 = entry.1.min(*at_ms);
+                entry.2 = entry.2.max(*at_ms);
             }
         }
-        figures.flood_neighbours = got
+        // The cut is measured at every node the flood reached (flooders
+        // forward honest traffic before they turn, so earlier receipts say
+        // nothing about the flood).
+        let cut = got
+            .keys()
+            .map(|(node, flooder)| {
+                bans.iter()
+                    .filter(|(n, p, t)| n == node && p == flooder && *t >= since)
+                    .map(|(_, _, t)| (t - since) as f64)
+                    .reduce(f64::min)
+                    .unwrap_or(f64::INFINITY)
+            })
+            .fold(0.0, f64::max);
+        checks.insert("flood_cut_s".into(), cut / 1000.0);
+        let index_of_node = |peer: &PeerId| index_of.get(peer).copied().filter(|i| honest(*i));
+        let mut pairs: BTreeMap<(usize, PeerId), FloodNeighbour> = BTreeMap::new();
+        for (flooder, log) in &record.flood {
+            for (peer, sent) in &log.sent {
+                if let Some(node) = index_of_node(peer) {
+                    pairs.entry((node, *flooder)).or_default().sent = *sent;
+                }
+            }
+            for (peer, dropped) in &log.dropped {
+                if let Some(node) = index_of_node(peer) {
+                    pairs.entry((node, *flooder)).or_default().dropped = *dropped;
+                }
+            }
+        }
+        for ((node, flooder), (receipts, first, last)) in got {
+            let pair = pairs.entry((node, flooder)).or_default();
+            pair.receipts = receipts;
+            pair.first_receipt_s = first.saturating_sub(since) as f64 / 1000.0;
+            pair.last_receipt_s = last.saturating_sub(since) as f64 / 1000.0;
+        }
+        figures.flood_neighbours = pairs
             .into_iter()
-            .map(|((node, flooder), (receipts, last))| FloodNeighbour {
-                node,
-                flooder: flooder.to_string(),
-                receipts,
-                last_receipt_s: last.saturating_sub(since) as f64 / 1000.0,
-                banned_s: bans
+            .map(|((node, flooder), mut pair)| {
+                pair.node = node;
+                pair.flooder = flooder.to_string();
+                let mut banned_at: Vec<u64> = bans
                     .iter()
                     .filter(|(n, p, t)| *n == node && *p == flooder && *t >= since)
-                    .map(|(_, _, t)| (t - since) as f64 / 1000.0)
-                    .reduce(f64::min),
+                    .map(|(_, _, t)| *t)
+                    .collect();
+                banned_at.sort_unstable();
+                pair.bans = banned_at.len();
+                pair.banned_s = banned_at.first().map(|t| (t - since) as f64 / 1000.0);
+                if let Some(&first) = banned_at.first() {
+                    // A ban must hold: nothing from the flooder reaches the
+                    // node while the first ban lasts. When it ends the
+                    // flooder is back, and is cut again.
+                    let until = first.saturating_add(ReputationParams::default().base_ban_ms);
+                    for (n, event) in &record.events {
+                        if let ProbeEvent::Received { relay, at_ms, .. } = event
+                            && *n == node
+                            && *relay == flooder
+                        {
+                            if *at_ms >= since && *at_ms <= first {
+                                pair.before_ban += 1;
+                            } else if *at_ms > first && *at_ms < until {
+                                pair.during_ban += 1;
+                            }
+                        }
+                    }
+                    pair.cut_again_s = banned_at
+                        .get(1)
+                        .map(|second| second.saturating_sub(until) as f64 / 1000.0);
+                }
+                // The node's GossipSub score of the flooder: at the turn,
+                // and the lowest while connected after it (below -400 it
+                // drops the flooder's messages unread: graylisted).
+                let scores = || {
+                    record
+                        .samples
+                        .iter()
+                        .filter(move |s| s.node == node)
+                        .filter_map(move |s| {
+                            s.view
+                                .scores
+                                .iter()
+                                .find(|(p, _)| *p == flooder)
+                                .and_then(|(_, score)| score.map(|v| (s.t_ms, v)))
+                        })
+                };
+                pair.score_at_turn = scores().rfind(|(t, _)| *t <= since).map(|(_, v)| v);
+                pair.lowest_score = scores().filter(|(t, _)| *t > since).map(|(_, v)| v).reduce(f64::min);
+                let (span, counted) = match pair.banned_s {
+                    Some(banned) => (banned - pair.first_receipt_s, pair.before_ban),
+                    None => (pair.last_receipt_s - pair.first_receipt_s, pair.receipts),
+                };
+                pair.rate_per_s = if span > 0.0 { counted as f64 / span } else { 0.0 };
+                pair
+            })
+            .collect();
+        figures.flooders = record
+            .flood
+            .iter()
+            .map(|(flooder, log)| FlooderSummary {
+                flooder: flooder.to_string(),
+                published: log.published,
+                refused: log.refused.clone(),
+                reconnected: log.reconnected.values().sum(),
             })
             .collect();
     }

@@ -185,6 +185,56 @@ pub fn write(
                 .join(", ")
         );
     }
+    if !figures.flooders.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Flood\n\nWhat each flooder published after it turned, and what each honest neighbour got from it: \
+             queued by the flooder, dropped by its GossipSub (the node did not read them in time), received by the node's \
+             inbound policy, when the first arrived, the rate received from then until the ban, the first ban, how many \
+             bans (a flooder comes back when one ends), what reached the node while the first ban lasted, how soon \
+             after it ended the flooder was cut again, and the node's GossipSub score of the flooder.\n\n| flooder | published | refused | reconnections |\n|---|---|---|---|"
+        );
+        for f in &figures.flooders {
+            let refused = f
+                .refused
+                .iter()
+                .map(|(e, n)| format!("{e} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                short(&f.flooder),
+                f.published,
+                refused,
+                f.reconnected
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n| flooder | node | sent | dropped | received (before the ban) | first after | received/s | banned after | bans | received while banned | cut again after the ban | score at turn / lowest |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for n in &figures.flood_neighbours {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} ({}) | {:.2} s | {:.0} | {} | {} | {} | {} | {} / {} |",
+                short(&n.flooder),
+                n.node,
+                n.sent,
+                n.dropped,
+                n.receipts,
+                n.before_ban,
+                n.first_receipt_s,
+                n.rate_per_s,
+                n.banned_s.map_or("never".into(), |s| format!("{s:.2} s")),
+                n.bans,
+                n.during_ban,
+                n.cut_again_s.map_or("-".into(), |s| format!("{s:.2} s")),
+                n.score_at_turn.map_or("-".into(), |s| format!("{s:.1}")),
+                n.lowest_score.map_or("-".into(), |s| format!("{s:.1}"))
+            );
+        }
+    }
     let p = &figures.per_node;
     let _ = writeln!(
         md,
@@ -339,6 +389,11 @@ fn plot(path: &Path, title: &str, x_label: &str, series: &[Vec<(f64, f64)>], nam
     }
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
+}
+
+/// The last six characters of a PeerId (enough to tell a run's peers apart).
+fn short(peer: &str) -> &str {
+    peer.get(peer.len().saturating_sub(6)..).unwrap_or(peer)
 }
 
 #[cfg(test)]

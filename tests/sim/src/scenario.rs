@@ -137,8 +137,10 @@ pub enum AdversaryKind {
     NeverForward,
     /// A registered TL1 tiernet node that publishes forged proofs and blocks.
     InvalidPublisher,
-    /// Plain GossipSub peers that publish valid-looking observer heartbeats
-    /// at `rate_per_s`, ten times what a peer may.
+    /// Plain GossipSub peers that forward honestly until `turn_at_s`, then
+    /// publish valid-looking observer heartbeats at `rate_per_s` (ten times
+    /// what a peer may relay) to every connected peer, and redial every
+    /// neighbour that drops them.
     Flood,
     /// Plain GossipSub peers that forward honestly until `turn_at_s`, then
     /// all disconnect at once, reconnect, spam invalid messages.
@@ -150,6 +152,14 @@ pub enum AdversaryKind {
     /// first validator from `turn_at_s` and redial whenever they are
     /// dropped: they try to fill its connection slots.
     Slots,
+}
+
+impl AdversaryKind {
+    /// Whether it is a plain rust-libp2p peer (`adversary.rs`) rather than a
+    /// tiernet node.
+    pub fn is_raw(self) -> bool {
+        matches!(self, Self::NeverForward | Self::Flood | Self::Sybil | Self::Slots)
+    }
 }
 
 /// Something that happens during a run.

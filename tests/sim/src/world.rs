@@ -71,6 +71,8 @@ pub struct Record {
     pub cpu: Vec<(u64, u64)>,
     /// Message ids of the forgeries the invalid publishers sent.
     pub forged: std::collections::HashSet<Vec<u8>>,
+    /// What each flooder did after it turned, by its PeerId.
+    pub flood: BTreeMap<PeerId, adversary::FloodLog>,
 }
 
 /// One node's state at one sampling tick.
@@ -176,10 +178,7 @@ impl World {
         }
         let node_count = roles.len();
         for adversary in &scenario.adversary {
-            if matches!(
-                adversary.kind,
-                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil | AdversaryKind::Slots
-            ) {
+            if adversary.kind.is_raw() {
                 roles.extend(std::iter::repeat_n(Role::Adversary(adversary.kind), adversary.count));
             }
         }
@@ -359,10 +358,7 @@ impl World {
         let honest: Vec<usize> = (0..self.nodes.len()).filter(|i| self.roles[*i].honest()).collect();
         let mut first_raw = self.nodes.len();
         for adversary in self.scenario.adversary.clone() {
-            if !matches!(
-                adversary.kind,
-                AdversaryKind::NeverForward | AdversaryKind::Flood | AdversaryKind::Sybil | AdversaryKind::Slots
-            ) {
+            if !adversary.kind.is_raw() {
                 continue;
             }
             for k in 0..adversary.count {
@@ -385,6 +381,7 @@ impl World {
                     &adversary,
                     targets,
                     self.start_ms,
+                    self.record.clone(),
                 )?;
                 self.raw.push(peer);
             }
@@ -454,11 +451,19 @@ impl World {
                 let t = self.t_ms();
                 lock(&self.record).churn.push((index, t, false));
             }
-            // Adversaries that turn.
+            // Adversaries that turn. Raw adversaries keep their own clock
+            // and turn at `turn_at_s` after `start_ms` exactly; this loop's
+            // seconds start half a second later (after they were spawned),
+            // so the time of this tick would date their turn too late and
+            // hide the first half second of a flood from the figures.
             for adversary in &self.scenario.adversary {
                 if adversary.turn_at_s == t_s {
                     let name = format!("{:?}", adversary.kind);
-                    let t = self.t_ms();
+                    let t = if adversary.kind.is_raw() {
+                        adversary.turn_at_s * 1000
+                    } else {
+                        self.t_ms()
+                    };
                     lock(&self.record).turned.entry(name).or_insert(t);
                 }
             }
