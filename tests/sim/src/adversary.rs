@@ -217,8 +217,9 @@ async fn drive(
                     continue;
                 }
                 if !turned && kind == AdversaryKind::Sybil {
-                    // All at once: drop every connection, come back with a
-                    // fresh swarm, and spam.
+                    // All at once: close every connection, come back with
+                    // a fresh swarm, and spam.
+                    close_all(&mut swarm).await;
                     drop(swarm);
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     match build_swarm(&net, index, &key, &topics, kind) {
@@ -265,4 +266,23 @@ async fn drive(
 fn refusal_label(error: &PublishError) -> String {
     let text = format!("{error:?}");
     text.split('(').next().unwrap_or_default().to_owned()
+}
+
+/// Closes every connection of `swarm` and drives it until they are gone
+/// (at most 5 s). Dropping a swarm with connections open did not close all
+/// of them: in the sybil flood some honest nodes kept a sybil's connection
+/// from before its turn, silent and scored as it was, to the end of the run.
+async fn close_all(swarm: &mut Swarm<gossipsub::Behaviour>) {
+    let peers: Vec<PeerId> = swarm.connected_peers().copied().collect();
+    for peer in peers {
+        let _ = swarm.disconnect_peer_id(peer);
+    }
+    let deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(deadline);
+    while swarm.connected_peers().next().is_some() {
+        tokio::select! {
+            () = &mut deadline => break,
+            _ = swarm.select_next_some() => {}
+        }
+    }
 }
