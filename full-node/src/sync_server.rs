@@ -397,12 +397,14 @@ pub fn headers_answer(blocks: &BlockStore, latest: u64, from: u64, count: u32) -
 /// verification must fail.
 #[cfg(feature = "testing")]
 fn forge(forge: Forgeries, mut response: proto::SyncResponse) -> proto::SyncResponse {
+    // Every signature: a light client checks only a quorum's worth
+    // (highest power first), so one bad signature beyond it leaves a
+    // header that is still proven, not a forgery it must catch.
     fn forge_commit(commit: Option<&mut proto::CommitCertificate>) {
-        if let Some(sig) = commit
-            .and_then(|c| c.signatures.first_mut())
-            .and_then(|s| s.signature.first_mut())
-        {
-            *sig ^= 0x01;
+        for signature in commit.into_iter().flat_map(|c| c.signatures.iter_mut()) {
+            if let Some(byte) = signature.signature.first_mut() {
+                *byte ^= 0x01;
+            }
         }
     }
     match response.kind.as_mut() {
