@@ -154,7 +154,8 @@ export function trustKey(networkId, genesis) {
 /** The saved trust (hex) under `key`, or undefined. */
 export async function loadSavedTrust(key) {
   const value = await withTrustStore('readonly', (store) => store.get(key));
-  return typeof value === 'string' ? value : undefined;
+  // Hex of at most 1 MiB (the wasm's limit): anything else is not ours.
+  return typeof value === 'string' && value.length <= 2 * 1024 * 1024 ? value : undefined;
 }
 
 /** Forgets the trust saved under `key` (the next start is from the checkpoint or genesis). */

@@ -391,7 +391,15 @@ impl LightClient {
         let (builder, genesis) = tiernet_light::LightClient::builder()
             .genesis_json(&options.network_id, &options.genesis)
             .map_err(client_error)?;
+        // Hex of at most the largest trust accepted: bounded before decoding.
+        let max_hex = 2 * tiernet_light::persist::MAX_TRUST_BYTES;
         let builder = match options.checkpoint.as_deref() {
+            Some(text) if text.len() > max_hex => {
+                return Err(error(
+                    Kind::Client(ErrorKind::BadCheckpoint),
+                    format!("checkpoint is {} hex digits; at most {max_hex}", text.len()),
+                ));
+            }
             Some(text) => {
                 let bytes = hex::decode(text).map_err(|e| {
                     error(
@@ -405,7 +413,14 @@ impl LightClient {
             }
             None => builder,
         };
-        let builder = match options.saved_trust.as_deref().map(hex::decode) {
+        let saved_trust = options.saved_trust.as_deref().filter(|text| {
+            let fits = text.len() <= max_hex;
+            if !fits {
+                tracing::warn!(len = text.len(), "savedTrust is too long; starting from the checkpoint");
+            }
+            fits
+        });
+        let builder = match saved_trust.map(hex::decode) {
             Some(Ok(bytes)) => builder.saved_trust(bytes),
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "savedTrust is not hex; starting from the checkpoint");

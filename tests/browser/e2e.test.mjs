@@ -302,6 +302,13 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
         } catch (e) {
           bad = { badInput: e instanceof m.BadInputError, tiernet: e instanceof m.TiernetError, kind: e.kind };
         }
+        // An oversized checkpoint is refused by its length, before it is decoded.
+        let tooLong = null;
+        try {
+          await m.createLightClient({ networkId: devnet.network_id, bootstrap: devnet.websocket, genesis, persist: false, checkpoint: '00'.repeat(1024 * 1024 + 1) });
+        } catch (e) {
+          tooLong = { kind: e.kind, byLength: /hex digits/.test(e.message) };
+        }
         const proven = await client.getState(m.identityStateKey(zsi));
         const identity = await client.lookupIdentity(zsi);
         const peers = client.peers();
@@ -337,6 +344,7 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
           aborted,
           preAborted,
           bad,
+          tooLong,
           proven: { hasValue: proven.value instanceof Uint8Array, head: proven.head },
           identity: identity && { zsiId: identity.zsiId, tier: identity.tier, height: identity.height },
           connected: peers.filter((p) => p.state === 'connected').length,
@@ -356,6 +364,7 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
       assert.ok(r.aborted.ms < 5_000, `the abort took ${r.aborted.ms} ms`);
       assert.equal(r.preAborted, 'AbortError', 'an aborted signal rejects at once');
       assert.deepEqual(r.bad, { badInput: true, tiernet: true, kind: 'BadInput' });
+      assert.deepEqual(r.tooLong, { kind: 'BadCheckpoint', byLength: true }, 'an oversized checkpoint is refused before decoding');
       assert.ok(r.proven.hasValue, 'validator-0 is registered: its record is proven present');
       assert.ok(r.proven.head.height >= r.head.height, 'the proven value comes with its head');
       assert.match(r.proven.head.stateRoot, /^[0-9a-f]{64}$/);
