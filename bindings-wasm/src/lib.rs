@@ -24,17 +24,13 @@
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use serde::{Deserialize, Serialize};
 use tiernet_core::hash::Hash32;
 use tiernet_core::identity::ZsiId;
-use tiernet_core::tier::{ReputationRecord, TierThresholds, tier_of};
-use tiernet_core::wire::{decode, proto};
-use tiernet_light::transport::{Multiaddr, PeerId};
-use tiernet_light::{ClientError, ErrorKind, Event, VerifiedHead};
+use tiernet_light::{ClientError, ErrorKind, Event, TransportKind, VerifiedHead};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -284,54 +280,9 @@ fn status_view(status: tiernet_light::SyncStatus) -> StatusView {
     }
 }
 
-/// Which transport an address uses.
-pub fn transport_of(address: &Multiaddr) -> &'static str {
-    let text = address.to_string();
-    if text.contains("/webrtc-direct") {
-        "webrtc-direct"
-    } else if text.contains("/ws") {
-        "websocket"
-    } else if text.contains("/tcp/") {
-        "tcp"
-    } else {
-        "other"
-    }
-}
-
-/// The peers the client has met, kept from its events.
-#[derive(Default)]
-struct Peers {
-    known: BTreeMap<PeerId, PeerInfo>,
-}
-
-impl Peers {
-    fn entry(&mut self, peer: PeerId) -> &mut PeerInfo {
-        self.known.entry(peer).or_insert_with(|| PeerInfo {
-            peer_id: peer.to_string(),
-            state: "connected",
-            transports: Vec::new(),
-            address: String::new(),
-            reason: String::new(),
-        })
-    }
-
-    /// Records `peer`'s new state; a rejected peer stays rejected.
-    fn mark(&mut self, peer: PeerId, state: &'static str, reason: Option<String>) -> &mut PeerInfo {
-        let info = self.entry(peer);
-        if info.state != "rejected" {
-            info.state = state;
-        }
-        if let Some(reason) = reason {
-            info.reason = reason;
-        }
-        info
-    }
-}
-
 /// State shared by the client object and its event task.
 struct Shared {
     listener: RefCell<Option<Function>>,
-    peers: RefCell<Peers>,
     head: RefCell<Option<Head>>,
 }
 
@@ -339,7 +290,6 @@ struct Shared {
 #[wasm_bindgen]
 pub struct LightClient {
     inner: tiernet_light::LightClient,
-    thresholds: TierThresholds,
     shared: Rc<Shared>,
 }
 
@@ -434,7 +384,7 @@ impl LightClient {
             None => builder,
         };
         let inner = builder.bootstrap(options.bootstrap).build().map_err(client_error)?;
-        Ok(Self::with_inner(inner, genesis.thresholds))
+        Ok(Self::with_inner(inner))
     }
 
     /// Sets the event listener (replacing an earlier one). Set it before
@@ -505,7 +455,8 @@ impl LightClient {
     /// Every peer met so far.
     #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
     pub fn peers(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.shared.peer_list(&self.inner))
+        let peers: Vec<PeerInfo> = self.inner.peer_infos().into_iter().map(PeerInfo::from).collect();
+        to_js(&peers)
     }
 
     /// Asks the next peer in turn for a chain proof to its latest head.
@@ -542,16 +493,11 @@ impl LightClient {
     #[wasm_bindgen(js_name = lookupIdentity, unchecked_return_type = "Promise<IdentityInfo | undefined>")]
     pub fn lookup_identity(&self, zsi_id_hex: String) -> Promise {
         let inner = self.inner.clone();
-        let thresholds = self.thresholds;
         future_to_promise(async move {
             let id = parse_zsi(&zsi_id_hex)?;
-            let proven = inner
-                .get_proven_state(tiernet_core::state::identity_key(&id).to_vec())
-                .await
-                .map_err(client_error)?;
-            match proven.value {
+            match inner.lookup_identity(id).await.map_err(client_error)? {
                 None => Ok(JsValue::UNDEFINED),
-                Some(bytes) => to_js(&identity_info(&id, &bytes, &proven.head, &thresholds)?),
+                Some(proven) => to_js(&IdentityInfo::from(proven)),
             }
         })
     }
@@ -633,44 +579,39 @@ fn parse_zsi(hex_id: &str) -> Result<ZsiId, JsValue> {
     Ok(ZsiId(Hash32(bytes)))
 }
 
-/// Decodes a proven identity record and computes its tier.
-fn identity_info(
-    id: &ZsiId,
-    bytes: &[u8],
-    head: &VerifiedHead,
-    thresholds: &TierThresholds,
-) -> Result<IdentityInfo, JsValue> {
-    // Proven bytes that do not decode mean the chain's rules changed under us.
-    let record = decode::<proto::IdentityRecord>(bytes).map_err(|e| {
-        error(
-            Kind::Client(ErrorKind::Network),
-            format!("the proven identity record does not decode: {e}"),
-        )
-    })?;
-    let reputation = record
-        .reputation
-        .as_ref()
-        .map(ReputationRecord::from)
-        .unwrap_or_default();
-    Ok(IdentityInfo {
-        zsi_id: id.to_string(),
-        tier: tier_of(Some(&reputation), thresholds).to_string(),
-        uptime_minutes: reputation.uptime_minutes,
-        participation: reputation.participation,
-        score: reputation.score,
-        slashed: reputation.slashed,
-        height: head.height,
-        state_root: head.state_root.to_string(),
-    })
+impl From<tiernet_light::ProvenIdentity> for IdentityInfo {
+    fn from(proven: tiernet_light::ProvenIdentity) -> Self {
+        IdentityInfo {
+            zsi_id: proven.id.to_string(),
+            tier: proven.tier.to_string(),
+            uptime_minutes: proven.reputation.uptime_minutes,
+            participation: proven.reputation.participation,
+            score: proven.reputation.score,
+            slashed: proven.reputation.slashed,
+            height: proven.head.height,
+            state_root: proven.head.state_root.to_string(),
+        }
+    }
+}
+
+impl From<tiernet_light::PeerInfo> for PeerInfo {
+    fn from(peer: tiernet_light::PeerInfo) -> Self {
+        PeerInfo {
+            peer_id: peer.peer.to_string(),
+            state: peer.state.label(),
+            transports: peer.transports.iter().map(|t| t.label()).collect(),
+            address: peer.address.map(|a| a.to_string()).unwrap_or_default(),
+            reason: peer.reason.unwrap_or_default(),
+        }
+    }
 }
 
 impl LightClient {
     /// Wraps a built client and starts forwarding its events to the
     /// listener (also used by the tests, with an in-memory transport).
-    pub fn with_inner(inner: tiernet_light::LightClient, thresholds: TierThresholds) -> LightClient {
+    pub fn with_inner(inner: tiernet_light::LightClient) -> LightClient {
         let shared = Rc::new(Shared {
             listener: RefCell::new(None),
-            peers: RefCell::new(Peers::default()),
             head: RefCell::new(None),
         });
         let mut events = inner.events();
@@ -691,11 +632,7 @@ impl LightClient {
                 shared.forward(&task_inner, event);
             }
         });
-        LightClient {
-            inner,
-            thresholds,
-            shared,
-        }
+        LightClient { inner, shared }
     }
 }
 
@@ -722,26 +659,6 @@ impl Shared {
         }
     }
 
-    fn peer_list(&self, inner: &tiernet_light::LightClient) -> Vec<PeerInfo> {
-        let connections: BTreeMap<PeerId, Vec<Multiaddr>> = inner.connections().into_iter().collect();
-        let mut peers = self.peers.borrow_mut();
-        for (peer, addrs) in &connections {
-            let info = peers.entry(*peer);
-            if let Some(last) = addrs.last() {
-                info.address = last.to_string();
-            }
-        }
-        for (peer, info) in peers.known.iter_mut() {
-            info.transports = connections
-                .get(peer)
-                .map(|addrs| addrs.iter().map(transport_of).collect())
-                .unwrap_or_default();
-            info.transports.sort_unstable();
-            info.transports.dedup();
-        }
-        peers.known.values().cloned().collect()
-    }
-
     fn forward(&self, inner: &tiernet_light::LightClient, event: Event) {
         let out = match event {
             Event::HeadVerified(head) => ClientEvent::HeadVerified {
@@ -753,31 +670,19 @@ impl Shared {
                     .into_iter()
                     .find(|(p, _)| *p == peer)
                     .and_then(|(_, addrs)| addrs.last().cloned());
-                let address_text = address.as_ref().map(ToString::to_string).unwrap_or_default();
-                self.peers
-                    .borrow_mut()
-                    .mark(peer, "connected", None)
-                    .address
-                    .clone_from(&address_text);
                 ClientEvent::PeerConnected {
                     peer_id: peer.to_string(),
-                    transport: address.as_ref().map_or("other", transport_of),
-                    address: address_text,
+                    transport: address.as_ref().map_or(TransportKind::Other, TransportKind::of).label(),
+                    address: address.as_ref().map(ToString::to_string).unwrap_or_default(),
                 }
             }
-            Event::PeerDisconnected(peer) => {
-                self.peers.borrow_mut().mark(peer, "disconnected", None);
-                ClientEvent::PeerDisconnected {
-                    peer_id: peer.to_string(),
-                }
-            }
-            Event::PeerRejected { peer, reason } => {
-                self.peers.borrow_mut().mark(peer, "rejected", Some(reason.clone()));
-                ClientEvent::PeerRejected {
-                    peer_id: peer.to_string(),
-                    reason,
-                }
-            }
+            Event::PeerDisconnected(peer) => ClientEvent::PeerDisconnected {
+                peer_id: peer.to_string(),
+            },
+            Event::PeerRejected { peer, reason } => ClientEvent::PeerRejected {
+                peer_id: peer.to_string(),
+                reason,
+            },
             Event::DialFailed { peer, reason } => ClientEvent::DialFailed {
                 peer_id: peer.map(|p| p.to_string()).unwrap_or_default(),
                 reason,

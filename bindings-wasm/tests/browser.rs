@@ -154,7 +154,7 @@ async fn the_js_wrapper_reports_peers_and_heads_to_its_listener() {
         .transport(Box::new(transport))
         .build()
         .unwrap();
-    let client = tiernet_wasm::LightClient::with_inner(inner, Default::default());
+    let client = tiernet_wasm::LightClient::with_inner(inner);
     let seen = js_sys::Array::new();
     let sink = seen.clone();
     let listener = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
