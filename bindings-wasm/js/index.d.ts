@@ -72,8 +72,8 @@ export interface CreateOptions extends LightClientOptions {
   /**
    * Run the client in a Web Worker (`true`: the package's `worker.js`, or
    * its URL): `createLightClient` then returns a `WorkerLightClient`.
-   * WebRTC-direct addresses are dialled only where the worker has
-   * `RTCPeerConnection` (not in Chromium).
+   * Where the worker has no `RTCPeerConnection` (Chromium, Safari) the
+   * page carries out its WebRTC calls (`rtc-bridge.js`).
    */
   worker?: boolean | URL | string;
 }
@@ -124,4 +124,10 @@ export class TiernetLightClient extends EventTarget {}
  * state the worker sent with its latest message.
  */
 export interface WorkerLightClient extends LightClientApi {}
-export class WorkerLightClient extends EventTarget {}
+export class WorkerLightClient extends EventTarget {
+  /**
+   * What the page holds for the worker's WebRTC, or null where the worker
+   * dials WebRTC itself (or the page has no `RTCPeerConnection` either).
+   */
+  rtcBridgeCounts(): { connections: number; channels: number; certificates: number } | null;
+}

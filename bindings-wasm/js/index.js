@@ -6,6 +6,7 @@
 // every value comes verified from the wasm.
 
 import init, { LightClient as RawLightClient, identityStateKey, version } from './tiernet_wasm.js';
+import { servePageRtc } from './rtc-bridge.js';
 
 export { identityStateKey, version };
 
@@ -380,11 +381,13 @@ export class TiernetLightClient extends EventTarget {
  * are messages to the worker; `head()`, `status()`, `peers()`,
  * `exportCheckpoint()` and `resumedFrom()` answer from the state the worker
  * sent with its latest event or result. WebRTC-direct needs
- * `RTCPeerConnection`, which Chromium's workers lack: there only WebSocket
- * addresses are dialled.
+ * `RTCPeerConnection`, which Chromium's and Safari's workers lack: there the
+ * page carries out the worker's WebRTC calls (`rtc-bridge.js`) and closes
+ * what it holds when the client stops.
  */
 export class WorkerLightClient extends EventTarget {
   #worker;
+  #rtc;
   #state;
   #calls = new Map();
   #nextId = 1;
@@ -392,15 +395,25 @@ export class WorkerLightClient extends EventTarget {
   #stopped = false;
 
   /** Use `createLightClient({ worker: true, ... })`. */
-  constructor(worker, state) {
+  constructor(worker, state, rtc = null) {
     super();
     this.#worker = worker;
+    this.#rtc = rtc;
     this.#state = state;
     worker.onmessage = ({ data }) => this.#receive(data);
     worker.onerror = (e) => {
       for (const call of this.#calls.values()) call.reject(new NetworkError(`the worker failed: ${e.message}`, 'Network'));
       this.#calls.clear();
     };
+  }
+
+  /**
+   * What the page holds for the worker's WebRTC (`{ connections, channels,
+   * certificates }`), or null where the worker dials WebRTC itself or
+   * nobody does.
+   */
+  rtcBridgeCounts() {
+    return this.#rtc ? this.#rtc.counts() : null;
   }
 
   #receive(data) {
@@ -511,8 +524,12 @@ export class WorkerLightClient extends EventTarget {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#worker.postMessage({ type: 'call', id: this.#nextId++, method: 'stop', args: [] });
-    // Give the stop a moment to close the connections, then end the worker.
-    setTimeout(() => this.#worker.terminate(), 500);
+    // Give the stop a moment to close the connections, then end the worker
+    // and close what the page still holds for it.
+    setTimeout(() => {
+      this.#worker.terminate();
+      this.#rtc?.close();
+    }, 500);
     for (const call of this.#calls.values()) call.reject(new NotStartedError('the client stopped', 'NotStarted'));
     this.#calls.clear();
     for (const iterator of [...this.#iterators]) iterator.end();
@@ -530,19 +547,28 @@ function createInWorker(options, worker) {
   } catch (error) {
     return Promise.reject(new BadInputError(`cannot start the worker (${url}): ${error.message}`, 'BadInput', { cause: error }));
   }
+  // The page offers its RTCPeerConnection to a worker that has none.
+  let rtc = null;
+  let rtcPort = null;
+  if (typeof RTCPeerConnection !== 'undefined' && typeof MessageChannel !== 'undefined') {
+    const channel = new MessageChannel();
+    rtc = servePageRtc(channel.port1);
+    rtcPort = channel.port2;
+  }
+  const fail = (error) => {
+    handle.terminate();
+    rtc?.close();
+    return error;
+  };
   return new Promise((resolve, reject) => {
     handle.onmessage = ({ data }) => {
-      if (data?.type === 'created') resolve(new WorkerLightClient(handle, data.state));
-      else if (data?.type === 'failed') {
-        handle.terminate();
-        reject(typed(data.error));
-      }
+      if (data?.type === 'created') resolve(new WorkerLightClient(handle, data.state, rtc));
+      else if (data?.type === 'failed') reject(fail(typed(data.error)));
     };
     handle.onerror = (e) => {
-      handle.terminate();
-      reject(new NetworkError(`the worker failed to load: ${e.message || 'unknown error'}`, 'Network'));
+      reject(fail(new NetworkError(`the worker failed to load: ${e.message || 'unknown error'}`, 'Network')));
     };
-    handle.postMessage({ type: 'create', options });
+    handle.postMessage({ type: 'create', options, rtcPort }, rtcPort ? [rtcPort] : []);
   });
 }
 

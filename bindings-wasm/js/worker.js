@@ -3,7 +3,7 @@
 // it through messages (see `WorkerLightClient` in index.js).
 //
 // Protocol (every message is a plain object):
-//   page → worker  { type: 'create', options }                 build the client
+//   page → worker  { type: 'create', options, rtcPort }        build the client
 //                  { type: 'call', id, method, args }           a long call
 //                  { type: 'abort', id }                        abort call `id`
 //   worker → page  { type: 'created', state } | { type: 'failed', error }
@@ -13,10 +13,13 @@
 // `state` = { head, status, peers, checkpoint, resumedFrom, trustKey }: what
 // the page's synchronous getters return.
 //
-// WebSocket works in workers. Chromium's workers have no RTCPeerConnection:
-// there, WebRTC-direct bootstrap addresses are left out (with a warning).
+// WebSocket works in workers. Chromium's and Safari's workers have no
+// RTCPeerConnection: there WebRTC goes through the page, which sends
+// `rtcPort` (a MessagePort to `servePageRtc`, see rtc-bridge.js). With
+// neither, WebRTC-direct bootstrap addresses are left out (with a warning).
 
 import { createLightClient } from './index.js';
+import { installWorkerRtc } from './rtc-bridge.js';
 
 /** The calls the page may make, and nothing else. */
 const CALLS = new Set(['start', 'waitForHeight', 'syncToLatest', 'getState', 'lookupIdentity', 'syncSnapshot', 'stop']);
@@ -113,6 +116,7 @@ self.onmessage = async ({ data }) => {
   switch (data.type) {
     case 'create':
       try {
+        if (data.rtcPort instanceof MessagePort) installWorkerRtc(data.rtcPort);
         await create(data.options);
         postMessage({ type: 'created', state: state() });
       } catch (e) {

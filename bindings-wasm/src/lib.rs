@@ -297,6 +297,13 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `console.error`, for the panic hook.
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
 fn install_logging(level: Option<&str>) -> Result<(), JsValue> {
     use std::sync::Once;
     static ONCE: Once = Once::new();
@@ -315,6 +322,9 @@ fn install_logging(level: Option<&str>) -> Result<(), JsValue> {
     };
     // The first client's level holds for the page (one global subscriber).
     ONCE.call_once(|| {
+        // A panic (a bug here or in a dependency) would otherwise surface
+        // as a bare `RuntimeError: unreachable`: say where it happened.
+        std::panic::set_hook(Box::new(|info| console_error(&format!("tiernet: panic: {info}"))));
         let config = tracing_wasm::WASMLayerConfigBuilder::new()
             .set_max_level(level)
             .set_report_logs_in_timings(false)

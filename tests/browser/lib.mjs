@@ -414,6 +414,7 @@ export async function launchBrowser({ viewport = { width: 1280, height: 800 } } 
     page.on('console', (msg) => record(`[${msg.type()}] ${msg.text()}`));
     page.on('pageerror', (err) => record(`[pageerror] ${err.message}`));
     page.on('requestfailed', (req) => record(`[requestfailed] ${req.url()}: ${req.failure()?.errorText}`));
+    page.on('worker', (worker) => worker.on('console', (msg) => record(`[worker ${msg.type()}] ${msg.text()}`)));
   };
   context.on('page', watch);
   const page = context.pages()[0] || (await context.newPage());
