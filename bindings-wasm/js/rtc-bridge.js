@@ -27,6 +27,7 @@
 //                 { op: 'closeChannel', dc } | { op: 'closeConnection', pc }
 // Page → worker   { reply: call, value } | { reply: call, error: { name, message } }
 //                 { event: 'connectionFailed', pc, error }
+//                 { event: 'localDescription', pc, description }  (a candidate was gathered)
 //                 { event: 'channel', pc, dc, label, id, readyState }   (opened by the remote)
 //                 { event: 'open' | 'close', dc }
 //                 { event: 'message', dc, data: ArrayBuffer }
@@ -64,6 +65,8 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
   const connections = new Map();
   /** dc handle → { dc, pc } */
   const channels = new Map();
+  /** pc handle → why it could not be built (the latest few), for the calls that follow. */
+  const failures = new Map();
   let nextRemoteChannel = -1;
   let closed = false;
 
@@ -113,8 +116,10 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
 
   function connection(pcHandle) {
     const entry = connections.get(pcHandle);
-    if (!entry) throw new DOMException('the connection is closed or failed', 'InvalidStateError');
-    return entry.pc;
+    if (entry) return entry.pc;
+    const failure = failures.get(pcHandle);
+    if (failure) throw new DOMException(failure.message, failure.name);
+    throw new DOMException('the connection is closed', 'InvalidStateError');
   }
 
   port.onmessage = ({ data: m }) => {
@@ -142,6 +147,8 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
           });
           const pc = new RTCPeerConnection(certs.length ? { certificates: certs } : {});
           connections.set(m.pc, { pc, channels: new Set() });
+          // The local description grows with each gathered candidate.
+          pc.onicecandidate = () => post({ event: 'localDescription', pc: m.pc, description: plainDescription(pc.localDescription) });
           pc.ondatachannel = ({ channel }) => {
             if (!connections.has(m.pc)) return channel.close();
             if (channels.size >= maxDataChannels) return channel.close();
@@ -150,6 +157,8 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
             post({ event: 'channel', pc: m.pc, dc: dcHandle, label: channel.label, id: channel.id, readyState: channel.readyState });
           };
         } catch (e) {
+          while (failures.size >= MAX_PEER_CONNECTIONS) failures.delete(failures.keys().next().value);
+          failures.set(m.pc, errorOf(e));
           post({ event: 'connectionFailed', pc: m.pc, error: errorOf(e) });
         }
         break;
@@ -205,6 +214,7 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
         channels.get(m.dc)?.dc.close();
         break;
       case 'closeConnection':
+        failures.delete(m.pc);
         closeConnection(m.pc);
         break;
       default:
@@ -217,6 +227,7 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
     close() {
       for (const pcHandle of [...connections.keys()]) closeConnection(pcHandle);
       certificates.clear();
+      failures.clear();
       closed = true;
       port.onmessage = null;
       port.close();
@@ -432,6 +443,11 @@ export function installWorkerRtc(port, global = globalThis) {
       case 'connectionFailed':
         peerConnections.get(m.pc)?.failed(m.error);
         break;
+      case 'localDescription': {
+        const pc = peerConnections.get(m.pc);
+        if (pc && m.description) pc.localDescription = m.description;
+        break;
+      }
       case 'channel':
         peerConnections.get(m.pc)?.remoteChannel(m);
         break;

@@ -533,6 +533,102 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
     });
   });
 
+  test('the WebRTC bridge alone: data both ways with backpressure, close, limits', { timeout: 120_000 }, async (t) => {
+    await withDemo(t, '/devnet.json', async (page) => {
+      const r = await page.evaluate(async () => {
+        const { installWorkerRtc, servePageRtc } = await import('/pkg/rtc-bridge.js');
+        const { port1, port2 } = new MessageChannel();
+        const served = servePageRtc(port1, { maxPeerConnections: 2 });
+        const bridged = {}; // stands for the worker's global
+        installWorkerRtc(port2, bridged);
+        const once = (target, type) => new Promise((resolve) => target.addEventListener(type, resolve, { once: true }));
+        // A: bridged, B: a real RTCPeerConnection on this page; candidates and descriptions swapped by hand.
+        const certificate = await bridged.RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' });
+        const a = new bridged.RTCPeerConnection({ certificates: [certificate] });
+        const b = new RTCPeerConnection();
+        const toA = a.createDataChannel('a-to-b');
+        toA.binaryType = 'arraybuffer';
+        const fromA = once(b, 'datachannel');
+        await a.setLocalDescription(await a.createOffer());
+        // The bridged side gathers on the page; its local description follows.
+        for (let i = 0; i < 50 && !/a=candidate/.test(a.localDescription.sdp); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await b.setRemoteDescription(a.localDescription);
+        await b.setLocalDescription(await b.createAnswer());
+        await new Promise((resolve) => (b.iceGatheringState === 'complete' ? resolve() : b.addEventListener('icegatheringstatechange', () => b.iceGatheringState === 'complete' && resolve())));
+        await a.setRemoteDescription(b.localDescription);
+        await once(toA, 'open');
+        const channelB = (await fromA).channel;
+        channelB.binaryType = 'arraybuffer';
+        // 1 MiB from A in 16 KiB messages, waiting on bufferedamountlow as libp2p does.
+        const total = 1 << 20;
+        let received = 0;
+        let sum = 0;
+        const allIn = new Promise((resolve) => {
+          channelB.onmessage = ({ data }) => {
+            for (const byte of new Uint8Array(data)) sum = (sum + byte) % 65_521;
+            received += data.byteLength;
+            if (received >= total) resolve();
+          };
+        });
+        let expected = 0;
+        let waits = 0;
+        for (let sent = 0; sent < total; sent += 16_384) {
+          const chunk = new Uint8Array(16_384).map((_, i) => (sent + i) * 7);
+          for (const byte of chunk) expected = (expected + byte) % 65_521;
+          if (toA.bufferedAmount > 0) {
+            waits++;
+            await once(toA, 'bufferedamountlow');
+          }
+          toA.send(chunk);
+        }
+        await allIn;
+        // B → A.
+        const echo = once(toA, 'message');
+        channelB.send(new Uint8Array([1, 2, 3]));
+        const back = [...new Uint8Array((await echo).data)];
+        // The remote closes: A hears it.
+        const closedAtA = once(toA, 'close');
+        channelB.close();
+        await closedAtA;
+        let sendAfterClose = null;
+        try {
+          toA.send(new Uint8Array([1]));
+        } catch (e) {
+          sendAfterClose = e.name;
+        }
+        const during = served.counts();
+        // The limit: two connections held, the third fails on the page and its calls fail.
+        const c = new bridged.RTCPeerConnection();
+        const d = new bridged.RTCPeerConnection();
+        let overLimit = null;
+        try {
+          await d.createOffer();
+        } catch (e) {
+          overLimit = e.name;
+        }
+        a.close();
+        c.close();
+        d.close();
+        b.close();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const after = served.counts();
+        served.close();
+        return { received, sumOk: sum === expected, waits, back, sendAfterClose, during, overLimit, after, state: toA.readyState };
+      });
+      t.diagnostic(JSON.stringify(r));
+      assert.equal(r.received, 1 << 20, 'every byte arrived');
+      assert.ok(r.sumOk, 'and in order, unchanged');
+      assert.ok(r.waits > 0, 'the sender waited on bufferedamountlow (backpressure crossed the bridge)');
+      assert.deepEqual(r.back, [1, 2, 3], 'messages from the remote reach the bridged side');
+      assert.equal(r.sendAfterClose, 'InvalidStateError', 'a closed channel refuses to send, as the real one');
+      assert.equal(r.during.channels, 0, 'the closed channel is forgotten on the page');
+      assert.equal(r.overLimit, 'OperationError', 'a connection over the limit is refused');
+      assert.deepEqual(r.after, { connections: 0, channels: 0, certificates: 0 }, 'closing leaves nothing on the page');
+    });
+  });
+
   test('in a Web Worker over WebRTC-direct only: the page carries out the WebRTC calls', { timeout: 180_000 }, async (t) => {
     await withDemo(t, '/devnet.json', async (page) => {
       const r = await page.evaluate(async (zsi) => {
