@@ -168,6 +168,91 @@ mod tests {
         assert_eq!(name("/ip4/127.0.0.1/udp/1/quic-v1"), "other");
     }
 
+    /// A browser's first ICE check reaches a node's WebRTC-direct listener
+    /// before the listener has a connection for it. libp2p-webrtc 0.10.0-alpha
+    /// drops that request, so every browser connection waited for Chromium's
+    /// retransmission (48 ms); the patched copy in third_party hands it to the
+    /// connection once created. One request, never repeated, must be answered.
+    #[tokio::test]
+    async fn the_first_ice_check_to_a_webrtc_listener_is_answered() {
+        use libp2p::{futures::StreamExt, swarm::SwarmEvent};
+        use webrtc::{
+            ice::{control::AttrControlling, priority::PriorityAttr},
+            stun::{
+                agent::TransactionId,
+                attributes::ATTR_USERNAME,
+                fingerprint::FINGERPRINT,
+                integrity::MessageIntegrity,
+                message::{BINDING_REQUEST, BINDING_SUCCESS, Message},
+                textattrs::Username,
+            },
+        };
+
+        let key = Keypair::generate_ed25519();
+        let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng()).unwrap();
+        let options = TransportOptions {
+            webrtc_certificate: Some(certificate),
+            websocket_tls: None,
+        };
+        let mut swarm = libp2p::Swarm::new(
+            build(&key, options).unwrap(),
+            libp2p::swarm::dummy::Behaviour,
+            key.public().to_peer_id(),
+            libp2p::swarm::Config::with_tokio_executor(),
+        );
+        swarm.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()).unwrap();
+        let port = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address
+                    .iter()
+                    .find_map(|p| match p {
+                        libp2p::multiaddr::Protocol::Udp(port) => Some(port),
+                        _ => None,
+                    })
+                    .unwrap();
+            }
+        };
+        let node = tokio::spawn(async move {
+            loop {
+                swarm.select_next_some().await;
+            }
+        });
+
+        // What a browser sends: in libp2p's WebRTC-direct both sides use the
+        // dialer's ufrag, and the password is the ufrag.
+        let ufrag = "libp2p+webrtc+v1/tiernettestufragtiernettestufrag12";
+        let mut request = Message::new();
+        request
+            .build(&[
+                Box::new(BINDING_REQUEST),
+                Box::new(TransactionId::new()),
+                Box::new(Username::new(ATTR_USERNAME, format!("{ufrag}:{ufrag}"))),
+                Box::new(AttrControlling(7)),
+                Box::new(PriorityAttr(1_845_501_695)),
+                Box::new(MessageIntegrity::new_short_term_integrity(ufrag.to_owned())),
+                Box::new(FINGERPRINT),
+            ])
+            .unwrap();
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(&request.raw, ("127.0.0.1", port)).await.unwrap();
+
+        // The node answers (and, as webrtc-rs does, checks back): wait for the success.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            let mut buf = [0u8; 1500];
+            loop {
+                let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                let mut reply = Message::new();
+                reply.raw = buf[..n].to_vec();
+                if reply.decode().is_ok() && reply.typ == BINDING_SUCCESS {
+                    return reply.transaction_id == request.transaction_id;
+                }
+            }
+        })
+        .await;
+        node.abort();
+        assert_eq!(answered, Ok(true), "the single binding request went unanswered");
+    }
+
     #[test]
     fn tls_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
