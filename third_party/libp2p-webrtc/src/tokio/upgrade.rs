@@ -172,6 +172,11 @@ fn setting_engine(
 
     se.set_udp_network(UDPNetwork::Muxed(udp_mux.clone()));
 
+    // tiernet patch: no mDNS. Both ends of WebRTC-direct learn addresses from
+    // the multiaddr and from ICE checks, never from `.local` candidates; the
+    // default opened a multicast socket and a task per connection.
+    se.set_ice_multicast_dns_mode(webrtc::ice::mdns::MulticastDnsMode::Disabled);
+
     // Allow detaching data channels.
     se.detach_data_channels();
 
