@@ -193,6 +193,15 @@ mod tests {
         /// A node's transport listening on WebRTC-direct, driven by a task:
         /// its UDP port and the task.
         pub async fn listener() -> (u16, tokio::task::JoinHandle<()>) {
+            listener_with(libp2p::swarm::dummy::Behaviour).await
+        }
+
+        /// As [`listener`], with `behaviour` judging the connections.
+        pub async fn listener_with<B>(behaviour: B) -> (u16, tokio::task::JoinHandle<()>)
+        where
+            B: libp2p::swarm::NetworkBehaviour + Send + 'static,
+            B::ToSwarm: Send,
+        {
             let key = Keypair::generate_ed25519();
             let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng()).unwrap();
             let options = TransportOptions {
@@ -201,7 +210,7 @@ mod tests {
             };
             let mut swarm = libp2p::Swarm::new(
                 build(&key, options).unwrap(),
-                libp2p::swarm::dummy::Behaviour,
+                behaviour,
                 key.public().to_peer_id(),
                 libp2p::swarm::Config::with_tokio_executor(),
             );
@@ -302,6 +311,72 @@ mod tests {
             record
         }
 
+        /// Refuses the first inbound connection, as a node at its limits does.
+        #[derive(Default)]
+        pub struct RefuseFirst {
+            refused: bool,
+        }
+
+        impl libp2p::swarm::NetworkBehaviour for RefuseFirst {
+            type ConnectionHandler = libp2p::swarm::dummy::ConnectionHandler;
+            type ToSwarm = std::convert::Infallible;
+
+            fn handle_pending_inbound_connection(
+                &mut self,
+                _: libp2p::swarm::ConnectionId,
+                _: &libp2p::Multiaddr,
+                _: &libp2p::Multiaddr,
+            ) -> Result<(), libp2p::swarm::ConnectionDenied> {
+                if self.refused {
+                    return Ok(());
+                }
+                self.refused = true;
+                Err(libp2p::swarm::ConnectionDenied::new(std::io::Error::other(
+                    "at the limit",
+                )))
+            }
+
+            fn handle_established_inbound_connection(
+                &mut self,
+                _: libp2p::swarm::ConnectionId,
+                _: PeerId,
+                _: &libp2p::Multiaddr,
+                _: &libp2p::Multiaddr,
+            ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+                Ok(libp2p::swarm::dummy::ConnectionHandler)
+            }
+
+            fn handle_established_outbound_connection(
+                &mut self,
+                _: libp2p::swarm::ConnectionId,
+                _: PeerId,
+                _: &libp2p::Multiaddr,
+                _: libp2p::core::Endpoint,
+                _: libp2p::core::transport::PortUse,
+            ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+                Ok(libp2p::swarm::dummy::ConnectionHandler)
+            }
+
+            fn on_swarm_event(&mut self, _: libp2p::swarm::FromSwarm) {}
+
+            fn on_connection_handler_event(
+                &mut self,
+                _: PeerId,
+                _: libp2p::swarm::ConnectionId,
+                event: libp2p::swarm::THandlerOutEvent<Self>,
+            ) {
+                match event {}
+            }
+
+            fn poll(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>>
+            {
+                std::task::Poll::Pending
+            }
+        }
+
         /// The check's transaction id, to match answers.
         pub fn id(message: &Message) -> TransactionId {
             message.transaction_id
@@ -341,6 +416,36 @@ mod tests {
         .await;
         node.abort();
         assert!(answered.is_ok(), "the single binding request went unanswered");
+    }
+
+    /// A browser whose first connection attempt the node refused (at its
+    /// limits) can try again from the same address. libp2p-webrtc
+    /// 0.10.0-alpha kept a reported address until a connection registered
+    /// it, so after a refusal that source was never heard again (and refused
+    /// sources piled up without bound); the patched copy forgets the address
+    /// when its attempt ends.
+    #[tokio::test]
+    async fn a_webrtc_source_refused_once_can_connect_again() {
+        let (port, node) = ice::listener_with(ice::RefuseFirst::default()).await;
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let refused = ice::check(false);
+        socket.send_to(&refused.raw, ("127.0.0.1", port)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let again = ice::check(false);
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            loop {
+                socket.send_to(&again.raw, ("127.0.0.1", port)).await.unwrap();
+                let received = tokio::time::timeout(std::time::Duration::from_millis(100), ice::receive(&socket));
+                if let Ok(Ok(message)) = received.await
+                    && ice::answers(&message, ice::id(&again))
+                {
+                    return;
+                }
+            }
+        })
+        .await;
+        node.abort();
+        assert!(answered.is_ok(), "a source refused once is never answered again");
     }
 
     /// The node's ICE-lite agent starts DTLS once a pair is checked both ways,

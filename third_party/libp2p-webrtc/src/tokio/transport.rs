@@ -327,6 +327,8 @@ impl Stream for ListenStream {
                         socketaddr_to_multiaddr(&self.listen_addr, Some(self.config.fingerprint));
                     let send_back_addr = socketaddr_to_multiaddr(&new_addr.addr, None);
 
+                    // tiernet patch: the attempt holds its address's guard.
+                    let guard = self.udp_mux.new_addr_guard(new_addr.addr);
                     let upgrade = upgrade::inbound(
                         new_addr.addr,
                         self.config.inner.clone(),
@@ -334,7 +336,11 @@ impl Stream for ListenStream {
                         self.config.fingerprint.into_inner(),
                         new_addr.ufrag,
                         self.config.id_keys.clone(),
-                    )
+                    );
+                    let upgrade = async move {
+                        let _guard = guard;
+                        upgrade.await
+                    }
                     .boxed();
 
                     return Poll::Ready(Some(TransportEvent::Incoming {

@@ -23,7 +23,7 @@ use std::{
     io,
     io::ErrorKind,
     net::SocketAddr,
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError, Weak},
     task::{Context, Poll},
 };
 
@@ -85,7 +85,14 @@ pub(crate) struct UDPMuxNewAddr {
     address_map: HashMap<SocketAddr, UDPMuxConn>,
 
     /// Set of the new addresses to avoid sending the same address multiple times.
-    new_addrs: HashSet<SocketAddr>,
+    ///
+    /// tiernet patch: shared with a [`NewAddrGuard`] per reported address,
+    /// which takes the address out when the connection attempt ends in any
+    /// way. Upstream took it out only when a connection registered it, so an
+    /// attempt the swarm refused (its limits) or that failed left the address
+    /// here for good: that source could never connect again, and binding
+    /// requests from ever new (spoofable) sources grew the set without bound.
+    new_addrs: Arc<Mutex<HashSet<SocketAddr>>>,
 
     /// tiernet patch: the binding request that announced a new address, by
     /// the local ufrag it names, kept until the connection for that ufrag is
@@ -129,7 +136,7 @@ impl UDPMuxNewAddr {
             listen_addr,
             conns: HashMap::default(),
             address_map: HashMap::default(),
-            new_addrs: HashSet::default(),
+            new_addrs: Arc::default(),
             first_requests: VecDeque::default(),
             is_closed: false,
             send_buffer: None,
@@ -151,6 +158,15 @@ impl UDPMuxNewAddr {
 
     pub(crate) fn udp_mux_handle(&self) -> Arc<UdpMuxHandle> {
         self.udp_mux_handle.clone()
+    }
+
+    /// tiernet patch: the guard of a reported address `addr`, to be held by
+    /// its connection attempt (see `new_addrs`).
+    pub(crate) fn new_addr_guard(&self, addr: SocketAddr) -> NewAddrGuard {
+        NewAddrGuard {
+            addr,
+            new_addrs: Arc::downgrade(&self.new_addrs),
+        }
     }
 
     /// Create a muxed connection for a given ufrag.
@@ -241,7 +257,7 @@ impl UDPMuxNewAddr {
                     .or_insert_with(|| conn.clone());
 
                 // remove addr from new_addrs once conn is established
-                self.new_addrs.remove(&addr);
+                lock(&self.new_addrs).remove(&addr);
 
                 let _ = response.send(());
 
@@ -322,7 +338,7 @@ impl UDPMuxNewAddr {
 
                 // NOTE: This is important, we need to drop all instances of `UDPMuxConn` to
                 // avoid a retain cycle due to the use of [`std::sync::Arc`] on both sides.
-                self.new_addrs.clear();
+                lock(&self.new_addrs).clear();
                 self.first_requests.clear();
 
                 let _ = response.send(Ok(()));
@@ -388,7 +404,7 @@ impl UDPMuxNewAddr {
 
                             match conn {
                                 None => {
-                                    if !self.new_addrs.contains(&addr) {
+                                    if !lock(&self.new_addrs).contains(&addr) {
                                         match ufrag_from_stun_message(read.filled(), false) {
                                             Ok(ufrag) => {
                                                 tracing::trace!(
@@ -396,11 +412,13 @@ impl UDPMuxNewAddr {
                                                     %ufrag,
                                                     "Notifying about new address from ufrag",
                                                 );
-                                                self.new_addrs.insert(addr);
-                                                // tiernet patch: keep the request for the connection to come.
+                                                lock(&self.new_addrs).insert(addr);
+                                                // tiernet patch: keep the request for the connection to come
+                                                // (the latest one per ufrag).
                                                 if let Ok(local_ufrag) =
                                                     ufrag_from_stun_message(read.filled(), true)
                                                 {
+                                                    self.first_requests.retain(|(u, _, _)| *u != local_ufrag);
                                                     if self.first_requests.len() >= MAX_FIRST_REQUESTS {
                                                         self.first_requests.pop_front();
                                                     }
@@ -462,6 +480,26 @@ impl UDPMuxNewAddr {
             return Poll::Pending;
         }
     }
+}
+
+/// tiernet patch: takes a reported address out of the set of new addresses
+/// when dropped, that is when its connection attempt ends (established,
+/// failed, or refused by the swarm), so that the source may try again.
+pub(crate) struct NewAddrGuard {
+    addr: SocketAddr,
+    new_addrs: Weak<Mutex<HashSet<SocketAddr>>>,
+}
+
+impl Drop for NewAddrGuard {
+    fn drop(&mut self) {
+        if let Some(new_addrs) = self.new_addrs.upgrade() {
+            lock(&new_addrs).remove(&self.addr);
+        }
+    }
+}
+
+fn lock(new_addrs: &Mutex<HashSet<SocketAddr>>) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+    new_addrs.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Handle which utilizes [`req_res_chan`] to transmit commands (e.g. remove connection) from the
