@@ -179,19 +179,15 @@ export function servePageRtc(port, { maxPeerConnections = MAX_PEER_CONNECTIONS, 
         answer(m.call, async () => plainDescription(await connection(m.pc).createOffer()));
         break;
       case 'local':
+      case 'remote': {
+        const [set, read] = m.op === 'local' ? ['setLocalDescription', 'localDescription'] : ['setRemoteDescription', 'remoteDescription'];
         answer(m.call, async () => {
           const pc = connection(m.pc);
-          await pc.setLocalDescription(m.description);
-          return plainDescription(pc.localDescription);
+          await pc[set](m.description);
+          return plainDescription(pc[read]);
         });
         break;
-      case 'remote':
-        answer(m.call, async () => {
-          const pc = connection(m.pc);
-          await pc.setRemoteDescription(m.description);
-          return plainDescription(pc.remoteDescription);
-        });
-        break;
+      }
       case 'send': {
         const entry = channels.get(m.dc);
         const sent = m.data instanceof ArrayBuffer ? m.data.byteLength : 0;

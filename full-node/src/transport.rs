@@ -377,19 +377,34 @@ mod tests {
             }
         }
 
-        /// The check's transaction id, to match answers.
-        pub fn id(message: &Message) -> TransactionId {
-            message.transaction_id
-        }
-
         /// Whether `message` is a binding request (the node checking back).
         pub fn is_request(message: &Message) -> bool {
             message.typ == BINDING_REQUEST
         }
 
-        /// Whether `message` answers the check with id `id`.
-        pub fn answers(message: &Message, id: TransactionId) -> bool {
-            message.typ == BINDING_SUCCESS && message.transaction_id == id
+        /// Sends `check` to the listener at `port` (once, or every 100 ms
+        /// while unanswered when `repeat`) and says whether it was answered
+        /// within 3 s.
+        pub async fn answered(socket: &tokio::net::UdpSocket, port: u16, check: &Message, repeat: bool) -> bool {
+            let id: TransactionId = check.transaction_id;
+            tokio::time::timeout(std::time::Duration::from_secs(3), async {
+                let mut sent = false;
+                loop {
+                    if repeat || !sent {
+                        socket.send_to(&check.raw, ("127.0.0.1", port)).await.unwrap();
+                        sent = true;
+                    }
+                    let received = tokio::time::timeout(std::time::Duration::from_millis(100), receive(socket));
+                    if let Ok(Ok(message)) = received.await
+                        && message.typ == BINDING_SUCCESS
+                        && message.transaction_id == id
+                    {
+                        return;
+                    }
+                }
+            })
+            .await
+            .is_ok()
         }
     }
 
@@ -402,20 +417,9 @@ mod tests {
     async fn the_first_ice_check_to_a_webrtc_listener_is_answered() {
         let (port, node) = ice::listener().await;
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let check = ice::check(false);
-        socket.send_to(&check.raw, ("127.0.0.1", port)).await.unwrap();
-        let answered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-            loop {
-                if let Ok(message) = ice::receive(&socket).await
-                    && ice::answers(&message, ice::id(&check))
-                {
-                    return;
-                }
-            }
-        })
-        .await;
+        let answered = ice::answered(&socket, port, &ice::check(false), false).await;
         node.abort();
-        assert!(answered.is_ok(), "the single binding request went unanswered");
+        assert!(answered, "the single binding request went unanswered");
     }
 
     /// A browser whose first connection attempt the node refused (at its
@@ -431,21 +435,9 @@ mod tests {
         let refused = ice::check(false);
         socket.send_to(&refused.raw, ("127.0.0.1", port)).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let again = ice::check(false);
-        let answered = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-            loop {
-                socket.send_to(&again.raw, ("127.0.0.1", port)).await.unwrap();
-                let received = tokio::time::timeout(std::time::Duration::from_millis(100), ice::receive(&socket));
-                if let Ok(Ok(message)) = received.await
-                    && ice::answers(&message, ice::id(&again))
-                {
-                    return;
-                }
-            }
-        })
-        .await;
+        let answered = ice::answered(&socket, port, &ice::check(false), true).await;
         node.abort();
-        assert!(answered.is_ok(), "a source refused once is never answered again");
+        assert!(answered, "a source refused once is never answered again");
     }
 
     /// The node's ICE-lite agent starts DTLS once a pair is checked both ways,
