@@ -471,6 +471,14 @@ impl Node {
                 Vec::new(),
             ),
         };
+        // A connection whose handshake is not done in time is dropped, so a
+        // peer that connects and says nothing frees its pending slot.
+        use libp2p::Transport as _;
+        let transport = libp2p::core::transport::timeout::TransportTimeout::new(
+            transport,
+            Duration::from_millis(config.connections.handshake_timeout_ms),
+        )
+        .boxed();
         let limits = Limits {
             max_connections: config.max_connections,
             max_connections_per_peer: config.max_connections_per_peer,

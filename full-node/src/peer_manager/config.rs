@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_PENDING_INBOUND: usize = 16;
 pub const DEFAULT_MAX_PENDING_PER_IP: usize = 4;
 /// Default for `connections.hello_deadline_ms`.
 pub const DEFAULT_HELLO_DEADLINE_MS: u64 = 5_000;
+/// Default for `connections.handshake_timeout_ms`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Least `connections.handshake_timeout_ms` accepted.
+pub const MIN_HANDSHAKE_TIMEOUT_MS: u64 = 100;
 /// Default for `connections.tl0_quota`.
 pub const DEFAULT_TL0_QUOTA: usize = 24;
 /// Default for `connections.tl0_grace_secs`.
@@ -52,6 +56,10 @@ pub struct ConnectionsConfig {
     pub max_pending_inbound: usize,
     /// Most inbound connections from one IP waiting for their handshake. Default 4.
     pub max_pending_per_ip: usize,
+    /// Milliseconds a connection has for its transport handshake (Noise and
+    /// the multiplexer; ICE, DTLS and Noise on WebRTC) before it is dropped,
+    /// inbound and outbound. Default 10000.
+    pub handshake_timeout_ms: u64,
     /// Milliseconds an inbound peer has to send its Hello before it is
     /// treated as TL0. Default 5000.
     pub hello_deadline_ms: u64,
@@ -89,6 +97,7 @@ impl Default for ConnectionsConfig {
             max_per_ip: DEFAULT_MAX_PER_IP,
             max_pending_inbound: DEFAULT_MAX_PENDING_INBOUND,
             max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
+            handshake_timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
             hello_deadline_ms: DEFAULT_HELLO_DEADLINE_MS,
             tl0_quota: DEFAULT_TL0_QUOTA,
             tl0_grace_secs: DEFAULT_TL0_GRACE_SECS,
@@ -121,6 +130,8 @@ pub struct PeerManagerConfig {
     pub max_pending_inbound: usize,
     /// `max_pending_per_ip`.
     pub max_pending_per_ip: usize,
+    /// `handshake_timeout_ms`.
+    pub handshake_timeout_ms: u64,
     /// `hello_deadline_ms`.
     pub hello_deadline_ms: u64,
     /// `tl0_quota`.
@@ -187,6 +198,15 @@ impl ConnectionsConfig {
                 ),
             ));
         }
+        if self.handshake_timeout_ms < MIN_HANDSHAKE_TIMEOUT_MS {
+            return Err(err(
+                "handshake_timeout_ms",
+                format!(
+                    "is {}; expected at least {MIN_HANDSHAKE_TIMEOUT_MS}",
+                    self.handshake_timeout_ms
+                ),
+            ));
+        }
         if self.redial_interval_secs == 0 {
             return Err(err("redial_interval_secs", "is 0; expected at least 1".into()));
         }
@@ -221,6 +241,7 @@ impl ConnectionsConfig {
             max_per_ip: self.max_per_ip,
             max_pending_inbound: self.max_pending_inbound,
             max_pending_per_ip: self.max_pending_per_ip,
+            handshake_timeout_ms: self.handshake_timeout_ms,
             hello_deadline_ms: self.hello_deadline_ms,
             tl0_quota: self.tl0_quota,
             tl0_grace_ms: ms(self.tl0_grace_secs),
@@ -254,6 +275,10 @@ max_per_ip = {DEFAULT_MAX_PER_IP}
 # Inbound connections still waiting for their handshake, in total and per IP.
 max_pending_inbound = {DEFAULT_MAX_PENDING_INBOUND}
 max_pending_per_ip = {DEFAULT_MAX_PENDING_PER_IP}
+# A connection whose transport handshake (Noise and the multiplexer; ICE,
+# DTLS and Noise on WebRTC) is not done after this long is dropped: a peer
+# that says nothing holds a pending slot no longer than this.
+handshake_timeout_ms = {DEFAULT_HANDSHAKE_TIMEOUT_MS}
 # An inbound peer without a Hello after this long is treated as TL0.
 hello_deadline_ms = {DEFAULT_HELLO_DEADLINE_MS}
 # Most inbound TL0 peers (at most max_peers); beyond it the least useful one

@@ -11,6 +11,7 @@ fn config() -> PeerManagerConfig {
         max_per_ip: 3,
         max_pending_inbound: 4,
         max_pending_per_ip: 2,
+        handshake_timeout_ms: 1_000,
         hello_deadline_ms: 1_000,
         tl0_quota: 3,
         tl0_grace_ms: 10_000,
@@ -325,6 +326,11 @@ fn the_default_section_parses_back_to_the_defaults() {
         ..Default::default()
     };
     assert_eq!(bad.validate(128).unwrap_err().key, "tl0_quota");
+    let no_time = ConnectionsConfig {
+        handshake_timeout_ms: 0,
+        ..Default::default()
+    };
+    assert_eq!(no_time.validate(128).unwrap_err().key, "handshake_timeout_ms");
 }
 
 #[test]

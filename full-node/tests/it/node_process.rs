@@ -146,3 +146,54 @@ fn a_node_connects_to_its_bootstrap_peer() {
     a.terminate();
     assert!(a.wait_exit().success());
 }
+
+/// Whether the node closed `stream` (or does within `within`).
+fn closed_by_node(stream: &std::net::TcpStream, within: std::time::Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut byte = [0u8; 1];
+    match (&*stream).read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+/// A stranger that connects and says nothing holds a pending slot only
+/// until the handshake timeout. The transport had none: at the default
+/// limits, 16 silent TCP connections from 4 IPs kept every new inbound
+/// connection out for good (measured: still open after 60 s, every
+/// newcomer refused as `pending_full`).
+#[test]
+fn silent_connections_free_their_pending_slots() {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[connections]\nmax_pending_inbound = 4\nhandshake_timeout_ms = 1000\n",
+    )
+    .unwrap();
+    let mut node = start(&dir.path().join("node"), &["--config", config.to_str().unwrap()]);
+    let addr = node.tcp_addr();
+    let port: u16 = addr.split('/').nth(4).unwrap().parse().unwrap();
+    let connect = || TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    let silent: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        closed_by_node(&connect(), Duration::from_millis(500)),
+        "four silent connections fill the pending slots: a fifth is refused"
+    );
+    let dropped = silent.iter().all(|s| closed_by_node(s, Duration::from_secs(3)));
+    assert!(
+        dropped,
+        "the node dropped the silent connections after the handshake timeout"
+    );
+    assert!(
+        !closed_by_node(&connect(), Duration::from_millis(300)),
+        "a newcomer gets a pending slot again"
+    );
+}
