@@ -186,10 +186,6 @@ mod tests {
 
         use super::*;
 
-        /// In libp2p's WebRTC-direct both sides use the dialer's ufrag, and
-        /// the password is the ufrag.
-        pub const UFRAG: &str = "libp2p+webrtc+v1/tiernettestufragtiernettestufrag12";
-
         /// A node's transport listening on WebRTC-direct, driven by a task:
         /// its UDP port and the task.
         pub async fn listener() -> (u16, tokio::task::JoinHandle<()>) {
@@ -236,27 +232,35 @@ mod tests {
             (port, task)
         }
 
-        /// A browser's connectivity check (controlling; `nominate` adds USE-CANDIDATE).
+        /// A browser's connectivity check (controlling; `nominate` adds
+        /// USE-CANDIDATE), for a connection of its own: in libp2p's
+        /// WebRTC-direct both sides use the dialer's ufrag, and the password
+        /// is the ufrag.
         pub fn check(nominate: bool) -> Message {
+            let ufrag = format!("libp2p+webrtc+v1/{:032x}", rand::random::<u128>());
             let mut setters: Vec<Box<dyn Setter>> = vec![
                 Box::new(BINDING_REQUEST),
                 Box::new(TransactionId::new()),
-                Box::new(Username::new(ATTR_USERNAME, format!("{UFRAG}:{UFRAG}"))),
+                Box::new(Username::new(ATTR_USERNAME, format!("{ufrag}:{ufrag}"))),
                 Box::new(AttrControlling(7)),
                 Box::new(PriorityAttr(1_845_501_695)),
             ];
             if nominate {
                 setters.push(Box::new(UseCandidateAttr::new()));
             }
-            setters.push(Box::new(MessageIntegrity::new_short_term_integrity(UFRAG.to_owned())));
+            setters.push(Box::new(MessageIntegrity::new_short_term_integrity(ufrag)));
             setters.push(Box::new(FINGERPRINT));
             let mut message = Message::new();
             message.build(&setters).unwrap();
             message
         }
 
-        /// The browser's success answer to the node's check `request`, seen from `from`.
+        /// The browser's success answer to the node's check `request`, seen
+        /// from `from` (signed with the browser's password: its ufrag, the
+        /// first part of the check's user name).
         pub fn success(request: &Message, from: std::net::SocketAddr) -> Message {
+            let username = Username::get_from_as(request, ATTR_USERNAME).unwrap().to_string();
+            let ufrag = username.split(':').next().unwrap().to_owned();
             let mut message = Message::new();
             message
                 .build(&[
@@ -266,7 +270,7 @@ mod tests {
                         ip: from.ip(),
                         port: from.port(),
                     }),
-                    Box::new(MessageIntegrity::new_short_term_integrity(UFRAG.to_owned())),
+                    Box::new(MessageIntegrity::new_short_term_integrity(ufrag)),
                     Box::new(FINGERPRINT),
                 ])
                 .unwrap();
@@ -382,24 +386,38 @@ mod tests {
             message.typ == BINDING_REQUEST
         }
 
-        /// Sends `check` to the listener at `port` (once, or every 100 ms
-        /// while unanswered when `repeat`) and says whether it was answered
-        /// within 3 s.
-        pub async fn answered(socket: &tokio::net::UdpSocket, port: u16, check: &Message, repeat: bool) -> bool {
+        /// How a test source behaves.
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        pub enum Source {
+            /// Sends its check once and answers nothing.
+            Once,
+            /// Sends its check every 100 ms while unanswered, answers nothing.
+            Repeating,
+            /// Sends its check every 100 ms while unanswered and answers the
+            /// node's checks, as a browser does.
+            Answering,
+        }
+
+        /// Sends `check` from `socket` to the listener at `port` as `source`
+        /// does and says whether the check was answered within 3 s.
+        pub async fn answered(socket: &tokio::net::UdpSocket, port: u16, check: &Message, source: Source) -> bool {
             let id: TransactionId = check.transaction_id;
+            let local = socket.local_addr().unwrap();
             tokio::time::timeout(std::time::Duration::from_secs(3), async {
                 let mut sent = false;
                 loop {
-                    if repeat || !sent {
+                    if source != Source::Once || !sent {
                         socket.send_to(&check.raw, ("127.0.0.1", port)).await.unwrap();
                         sent = true;
                     }
                     let received = tokio::time::timeout(std::time::Duration::from_millis(100), receive(socket));
-                    if let Ok(Ok(message)) = received.await
-                        && message.typ == BINDING_SUCCESS
-                        && message.transaction_id == id
-                    {
+                    let Ok(Ok(message)) = received.await else { continue };
+                    if message.typ == BINDING_SUCCESS && message.transaction_id == id {
                         return;
+                    }
+                    if source == Source::Answering && is_request(&message) {
+                        let answer = success(&message, local);
+                        socket.send_to(&answer.raw, ("127.0.0.1", port)).await.unwrap();
                     }
                 }
             })
@@ -417,7 +435,7 @@ mod tests {
     async fn the_first_ice_check_to_a_webrtc_listener_is_answered() {
         let (port, node) = ice::listener().await;
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let answered = ice::answered(&socket, port, &ice::check(false), false).await;
+        let answered = ice::answered(&socket, port, &ice::check(false), ice::Source::Once).await;
         node.abort();
         assert!(answered, "the single binding request went unanswered");
     }
@@ -435,9 +453,38 @@ mod tests {
         let refused = ice::check(false);
         socket.send_to(&refused.raw, ("127.0.0.1", port)).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let answered = ice::answered(&socket, port, &ice::check(false), true).await;
+        let answered = ice::answered(&socket, port, &ice::check(false), ice::Source::Repeating).await;
         node.abort();
         assert!(answered, "a source refused once is never answered again");
+    }
+
+    /// Binding requests from sources that never receive anything (spoofed
+    /// source addresses) start at most `UNPROVEN_ATTEMPTS` (8) connection
+    /// attempts at once; beyond them a new source is reported only after it
+    /// answered a check of ours. libp2p-webrtc 0.10.0-alpha reported every
+    /// new source at once, each attempt holding one of the node's pending
+    /// slots (16 by default, shared with TCP and WebSocket) for up to the
+    /// handshake timeout: ~2 spoofed datagrams a second kept every newcomer out.
+    #[tokio::test]
+    async fn spoofed_webrtc_sources_hold_few_attempts_and_real_ones_still_get_in() {
+        let (port, node) = ice::listener().await;
+        let mut deaf = Vec::new();
+        for _ in 0..8 {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            socket
+                .send_to(&ice::check(false).raw, ("127.0.0.1", port))
+                .await
+                .unwrap();
+            deaf.push(socket);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let ninth = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let deaf_admitted = ice::answered(&ninth, port, &ice::check(false), ice::Source::Repeating).await;
+        let browser = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let browser_admitted = ice::answered(&browser, port, &ice::check(false), ice::Source::Answering).await;
+        node.abort();
+        assert!(!deaf_admitted, "a ninth source that answers nothing started an attempt");
+        assert!(browser_admitted, "a source that answers the node's check was kept out");
     }
 
     /// The node's ICE-lite agent starts DTLS once a pair is checked both ways,

@@ -19,11 +19,15 @@
 // DEALINGS IN THE SOFTWARE.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque, hash_map::RandomState},
+    hash::BuildHasher,
     io,
     io::ErrorKind,
     net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -35,13 +39,21 @@ use futures::{
     stream::FuturesUnordered,
 };
 use stun::{
+    agent::TransactionId,
     attributes::ATTR_USERNAME,
-    message::{Message as STUNMessage, is_message as is_stun_message},
+    fingerprint::FINGERPRINT,
+    integrity::MessageIntegrity,
+    message::{BINDING_REQUEST, BINDING_SUCCESS, Message as STUNMessage, is_message as is_stun_message},
+    textattrs::Username,
 };
 use thiserror::Error;
 use tokio::{io::ReadBuf, net::UdpSocket};
 use webrtc::{
-    ice::udp_mux::{UDPMux, UDPMuxConn, UDPMuxConnParams, UDPMuxWriter},
+    ice::{
+        control::AttrControlled,
+        priority::PriorityAttr,
+        udp_mux::{UDPMux, UDPMuxConn, UDPMuxConnParams, UDPMuxWriter},
+    },
     util::{Conn, Error},
 };
 
@@ -52,6 +64,21 @@ const RECEIVE_MTU: usize = 8192;
 /// tiernet patch: most first binding requests kept for connections not yet
 /// created (the oldest go first).
 const MAX_FIRST_REQUESTS: usize = 64;
+
+/// tiernet patch: connection attempts in flight from sources that have not
+/// shown they receive what is sent to them. Beyond it a new source is
+/// reported only after it answered a binding request of ours, so binding
+/// requests with spoofed source addresses can hold at most this many of the
+/// node's pending connection slots (each for up to the handshake timeout).
+pub(crate) const UNPROVEN_ATTEMPTS: usize = 8;
+
+/// tiernet patch: most sources remembered as having answered a
+/// return-routability check (the oldest go first).
+const MAX_PROVEN: usize = 1024;
+
+/// tiernet patch: the priority our return-routability check carries (a host
+/// candidate's, as the agent's own checks).
+const RETURN_ROUTE_PRIORITY: u32 = 2_130_706_431;
 
 /// A previously unseen address of a remote which has sent us an ICE binding request.
 #[derive(Debug)]
@@ -94,12 +121,24 @@ pub(crate) struct UDPMuxNewAddr {
     /// requests from ever new (spoofable) sources grew the set without bound.
     new_addrs: Arc<Mutex<HashSet<SocketAddr>>>,
 
+    /// tiernet patch: connection attempts in flight (their guards alive).
+    attempts: Arc<AtomicUsize>,
+
     /// tiernet patch: the binding request that announced a new address, by
     /// the local ufrag it names, kept until the connection for that ufrag is
     /// created and then handed to it. Upstream drops it, so the remote's ICE
     /// check waits for its retransmission (48 ms in Chromium) on every
     /// inbound connection. Bounded by [`MAX_FIRST_REQUESTS`].
     first_requests: VecDeque<(String, SocketAddr, Vec<u8>)>,
+
+    /// tiernet patch: keys of the transaction ids of return-routability
+    /// checks (see `unknown_source`).
+    prover: [RandomState; 2],
+
+    /// tiernet patch: sources that answered a return-routability check
+    /// (the latest, at most [`MAX_PROVEN`]).
+    proven: HashSet<SocketAddr>,
+    proven_order: VecDeque<SocketAddr>,
 
     /// `true` when UDP mux is closed.
     is_closed: bool,
@@ -137,7 +176,11 @@ impl UDPMuxNewAddr {
             conns: HashMap::default(),
             address_map: HashMap::default(),
             new_addrs: Arc::default(),
+            attempts: Arc::default(),
             first_requests: VecDeque::default(),
+            prover: [RandomState::new(), RandomState::new()],
+            proven: HashSet::default(),
+            proven_order: VecDeque::default(),
             is_closed: false,
             send_buffer: None,
             close_futures: FuturesUnordered::default(),
@@ -163,9 +206,109 @@ impl UDPMuxNewAddr {
     /// tiernet patch: the guard of a reported address `addr`, to be held by
     /// its connection attempt (see `new_addrs`).
     pub(crate) fn new_addr_guard(&self, addr: SocketAddr) -> NewAddrGuard {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
         NewAddrGuard {
             addr,
             new_addrs: Arc::downgrade(&self.new_addrs),
+            attempts: Arc::clone(&self.attempts),
+        }
+    }
+
+    /// tiernet patch: a datagram from a source that no connection has. A
+    /// binding request names the connection to create: it is kept for that
+    /// connection, and its source is reported at once while few attempts are
+    /// in flight, otherwise only once it has answered a binding request of
+    /// ours whose transaction id is a keyed hash of the source (a
+    /// return-routability check: a spoofed source never sees it). Upstream
+    /// reported every new source at once.
+    fn unknown_source(&mut self, packet: &[u8], addr: SocketAddr) -> Option<NewAddr> {
+        if lock(&self.new_addrs).contains(&addr) {
+            return None;
+        }
+        let Ok(ufrag) = ufrag_from_stun_message(packet, false) else {
+            if self.answers_our_check(packet, &addr) {
+                self.remember_proven(addr);
+                // Report it with the request it sent first, if still kept.
+                let kept = self.first_requests.iter().find(|(_, a, _)| *a == addr);
+                let ufrag = kept.and_then(|(_, _, request)| ufrag_from_stun_message(request, false).ok());
+                return ufrag.map(|ufrag| self.report(addr, ufrag));
+            }
+            tracing::debug!(address=%addr, "Unknown address (not a binding request)");
+            return None;
+        };
+        if let Ok(local_ufrag) = ufrag_from_stun_message(packet, true) {
+            // Keep the request for the connection to come (the latest one per ufrag).
+            self.first_requests.retain(|(u, _, _)| *u != local_ufrag);
+            if self.first_requests.len() >= MAX_FIRST_REQUESTS {
+                self.first_requests.pop_front();
+            }
+            self.first_requests.push_back((local_ufrag.clone(), addr, packet.to_vec()));
+            if self.attempts.load(Ordering::Relaxed) >= UNPROVEN_ATTEMPTS && !self.proven.contains(&addr) {
+                self.check_return_route(addr, &ufrag, &local_ufrag);
+                return None;
+            }
+        }
+        Some(self.report(addr, ufrag))
+    }
+
+    /// tiernet patch: reports `addr` as a new source.
+    fn report(&mut self, addr: SocketAddr, ufrag: String) -> NewAddr {
+        tracing::trace!(address=%addr, %ufrag, "Notifying about new address from ufrag");
+        lock(&self.new_addrs).insert(addr);
+        NewAddr { addr, ufrag }
+    }
+
+    /// tiernet patch: the transaction id of our check of `addr`.
+    fn check_id(&self, addr: &SocketAddr) -> [u8; 12] {
+        let first = self.prover[0].hash_one(addr).to_be_bytes();
+        let second = self.prover[1].hash_one(addr).to_be_bytes();
+        let mut id = [0u8; 12];
+        id[..8].copy_from_slice(&first);
+        id[8..].copy_from_slice(&second[..4]);
+        id
+    }
+
+    /// tiernet patch: sends `addr` a binding request it must answer (ICE: a
+    /// check from us, with its credentials), best effort.
+    fn check_return_route(&self, addr: SocketAddr, remote_ufrag: &str, local_ufrag: &str) {
+        let mut check = STUNMessage::new();
+        // In WebRTC-direct the remote's password is its ufrag.
+        let built = check.build(&[
+            Box::new(BINDING_REQUEST),
+            Box::new(TransactionId(self.check_id(&addr))),
+            Box::new(Username::new(ATTR_USERNAME, format!("{remote_ufrag}:{local_ufrag}"))),
+            Box::new(AttrControlled(0)),
+            Box::new(PriorityAttr(RETURN_ROUTE_PRIORITY)),
+            Box::new(MessageIntegrity::new_short_term_integrity(remote_ufrag.to_owned())),
+            Box::new(FINGERPRINT),
+        ]);
+        match built {
+            Ok(()) => {
+                if let Err(e) = self.udp_sock.try_send_to(&check.raw, addr) {
+                    tracing::debug!(address=%addr, "Could not send a return-routability check: {}", e);
+                }
+            }
+            Err(e) => tracing::debug!(address=%addr, "Could not build a return-routability check: {}", e),
+        }
+    }
+
+    /// tiernet patch: whether `packet` from `addr` answers our check of it.
+    fn answers_our_check(&self, packet: &[u8], addr: &SocketAddr) -> bool {
+        let mut answer = STUNMessage::new();
+        answer.unmarshal_binary(packet).is_ok()
+            && answer.typ == BINDING_SUCCESS
+            && answer.transaction_id.0 == self.check_id(addr)
+    }
+
+    /// tiernet patch: remembers that `addr` answered our check.
+    fn remember_proven(&mut self, addr: SocketAddr) {
+        if self.proven.insert(addr) {
+            self.proven_order.push_back(addr);
+            while self.proven_order.len() > MAX_PROVEN {
+                if let Some(oldest) = self.proven_order.pop_front() {
+                    self.proven.remove(&oldest);
+                }
+            }
         }
     }
 
@@ -340,6 +483,8 @@ impl UDPMuxNewAddr {
                 // avoid a retain cycle due to the use of [`std::sync::Arc`] on both sides.
                 lock(&self.new_addrs).clear();
                 self.first_requests.clear();
+                self.proven.clear();
+                self.proven_order.clear();
 
                 let _ = response.send(Ok(()));
 
@@ -404,42 +549,10 @@ impl UDPMuxNewAddr {
 
                             match conn {
                                 None => {
-                                    if !lock(&self.new_addrs).contains(&addr) {
-                                        match ufrag_from_stun_message(read.filled(), false) {
-                                            Ok(ufrag) => {
-                                                tracing::trace!(
-                                                    address=%&addr,
-                                                    %ufrag,
-                                                    "Notifying about new address from ufrag",
-                                                );
-                                                lock(&self.new_addrs).insert(addr);
-                                                // tiernet patch: keep the request for the connection to come
-                                                // (the latest one per ufrag).
-                                                if let Ok(local_ufrag) =
-                                                    ufrag_from_stun_message(read.filled(), true)
-                                                {
-                                                    self.first_requests.retain(|(u, _, _)| *u != local_ufrag);
-                                                    if self.first_requests.len() >= MAX_FIRST_REQUESTS {
-                                                        self.first_requests.pop_front();
-                                                    }
-                                                    self.first_requests.push_back((
-                                                        local_ufrag,
-                                                        addr,
-                                                        read.filled().to_vec(),
-                                                    ));
-                                                }
-                                                return Poll::Ready(UDPMuxEvent::NewAddr(
-                                                    NewAddr { addr, ufrag },
-                                                ));
-                                            }
-                                            Err(e) => {
-                                                tracing::debug!(
-                                                    address=%&addr,
-                                                    "Unknown address (non STUN packet: {})",
-                                                    e
-                                                );
-                                            }
-                                        }
+                                    // tiernet patch: the decision moved to `unknown_source`.
+                                    let packet = read.filled().to_vec();
+                                    if let Some(new_addr) = self.unknown_source(&packet, addr) {
+                                        return Poll::Ready(UDPMuxEvent::NewAddr(new_addr));
                                     }
                                 }
                                 Some(conn) => {
@@ -488,10 +601,12 @@ impl UDPMuxNewAddr {
 pub(crate) struct NewAddrGuard {
     addr: SocketAddr,
     new_addrs: Weak<Mutex<HashSet<SocketAddr>>>,
+    attempts: Arc<AtomicUsize>,
 }
 
 impl Drop for NewAddrGuard {
     fn drop(&mut self) {
+        self.attempts.fetch_sub(1, Ordering::Relaxed);
         if let Some(new_addrs) = self.new_addrs.upgrade() {
             lock(&new_addrs).remove(&self.addr);
         }
