@@ -13,7 +13,10 @@
 // devnet's, the server's and Chromium's output.
 
 import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import zlib from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -49,6 +52,56 @@ after(async () => {
   await server?.stop();
   await net?.stop();
 });
+
+/**
+ * A source that sends one ICE binding request (a fresh ufrag, signed as a
+ * browser signs it) to UDP `port` on loopback and answers nothing, as a
+ * spoofed source would. Resolves to `{ answered(), close() }`: `answered()`
+ * says whether the node answered the request (a binding success with its
+ * transaction id), which it does only when it started a connection attempt
+ * for the source.
+ */
+async function deafSource(port) {
+  const socket = dgram.createSocket('udp4');
+  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const ufrag = `libp2p+webrtc+v1/${randomBytes(16).toString('hex')}`;
+  const id = randomBytes(12);
+  const attribute = (type, value) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(type, 0);
+    head.writeUInt16BE(value.length, 2);
+    return Buffer.concat([head, value, Buffer.alloc((4 - (value.length % 4)) % 4)]);
+  };
+  const header = (length) => {
+    const h = Buffer.alloc(20);
+    h.writeUInt16BE(0x0001, 0); // binding request
+    h.writeUInt16BE(length, 2);
+    h.writeUInt32BE(0x2112a442, 4); // magic cookie
+    id.copy(h, 8);
+    return h;
+  };
+  const priority = Buffer.alloc(4);
+  priority.writeUInt32BE(1_845_501_695);
+  const tieBreaker = randomBytes(8);
+  let body = Buffer.concat([
+    attribute(0x0006, Buffer.from(`${ufrag}:${ufrag}`)), // USERNAME
+    attribute(0x0024, priority), // PRIORITY
+    attribute(0x802a, tieBreaker), // ICE-CONTROLLING
+  ]);
+  // MESSAGE-INTEGRITY: HMAC-SHA1 keyed with the password (the ufrag), the
+  // length counting the attribute itself; then FINGERPRINT likewise.
+  const mac = createHmac('sha1', ufrag).update(Buffer.concat([header(body.length + 24), body])).digest();
+  body = Buffer.concat([body, attribute(0x0008, mac)]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE((zlib.crc32(Buffer.concat([header(body.length + 8), body])) ^ 0x5354554e) >>> 0);
+  body = Buffer.concat([body, attribute(0x8028, crc)]);
+  let answered = false;
+  socket.on('message', (m) => {
+    if (m.length >= 20 && m.readUInt16BE(0) === 0x0101 && m.subarray(8, 20).equals(id)) answered = true;
+  });
+  socket.send(Buffer.concat([header(body.length), body]), port, '127.0.0.1');
+  return { answered: () => answered, close: () => socket.close() };
+}
 
 /**
  * Opens `path` of the demo in a fresh browser and runs `fn(page, browser)`.
@@ -627,6 +680,45 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
       assert.equal(r.overLimit, 'OperationError', 'a connection over the limit is refused');
       assert.deepEqual(r.after, { connections: 0, channels: 0, certificates: 0 }, 'closing leaves nothing on the page');
     });
+  });
+
+  test('WebRTC-direct under a spoofed flood: Chromium answers the node\'s return-routability check', { timeout: 120_000 }, async (t) => {
+    const node = net.devnet.nodes[0];
+    const webrtc = node.addrs.find((a) => a.includes('/webrtc-direct/'));
+    const port = Number(webrtc.split('/udp/')[1].split('/')[0]);
+    const deaf = [];
+    try {
+      // Eight sources that never answer fill the node's unproven attempts
+      // (each lives up to the handshake timeout, 10 s); two more are held
+      // back; the browser must answer the node's check to get in.
+      for (let i = 0; i < 8; i++) deaf.push(await deafSource(port));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (let i = 0; i < 2; i++) deaf.push(await deafSource(port));
+      await withDemo(t, '/devnet.json', async (page) => {
+        const r = await page.evaluate(async (bootstrap) => {
+          const m = await import('/pkg/index.js');
+          const devnet = await (await fetch('/devnet.json', { cache: 'no-store' })).json();
+          const genesis = typeof devnet.genesis === 'string' ? devnet.genesis : JSON.stringify(devnet.genesis);
+          const client = await m.createLightClient({ networkId: devnet.network_id, bootstrap: [bootstrap], genesis, persist: false, minPeers: 1 });
+          const started = performance.now();
+          const head = await client.start({ signal: AbortSignal.timeout(8_000) });
+          const ms = Math.round(performance.now() - started);
+          const transports = client.peers().filter((p) => p.state === 'connected').flatMap((p) => p.transports);
+          client.stop();
+          return { height: head.height, ms, transports };
+        }, webrtc);
+        // Still under the flood after the browser got in: two more silent sources are held back.
+        for (let i = 0; i < 2; i++) deaf.push(await deafSource(port));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const admitted = deaf.filter((d) => d.answered()).length;
+        t.diagnostic(JSON.stringify({ ...r, deafAdmitted: admitted }));
+        assert.equal(admitted, 8, `${admitted} of 12 silent sources started attempts: 8 expected`);
+        assert.ok(!deaf.slice(8).some((d) => d.answered()), 'the silent sources beyond 8 were held back, before and after');
+        assert.ok(r.height >= 1 && r.transports.includes('webrtc-direct'), 'the browser got in over WebRTC-direct meanwhile');
+      });
+    } finally {
+      for (const d of deaf) d.close();
+    }
   });
 
   test('in a Web Worker over WebRTC-direct only: the page carries out the WebRTC calls', { timeout: 180_000 }, async (t) => {
