@@ -683,12 +683,23 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
   });
 
   test('WebRTC-direct under a spoofed flood: Chromium answers the node\'s return-routability check', { timeout: 120_000 }, async (t) => {
-    const node = net.devnet.nodes[0];
-    const webrtc = node.addrs.find((a) => a.includes('/webrtc-direct/'));
-    const port = Number(webrtc.split('/udp/')[1].split('/')[0]);
+    // A node of its own, so that no other test's attempt is in flight at it.
+    const follower = await startFollower({ devnetDir: net.dir, devnet: net.devnet });
+    const port = Number(follower.webrtc.split('/udp/')[1].split('/')[0]);
     const deaf = [];
     try {
-      // Eight sources that never answer fill the node's unproven attempts
+      // The follower has the chain before the flood starts.
+      await withDemo(t, '/devnet.json', async (page) => {
+        await page.evaluate(async (ws) => {
+          const m = await import('/pkg/index.js');
+          const devnet = await (await fetch('/devnet.json', { cache: 'no-store' })).json();
+          const genesis = typeof devnet.genesis === 'string' ? devnet.genesis : JSON.stringify(devnet.genesis);
+          const client = await m.createLightClient({ networkId: devnet.network_id, bootstrap: [ws], genesis, persist: false, minPeers: 1 });
+          await client.start({ signal: AbortSignal.timeout(30_000) });
+          client.stop();
+        }, follower.ws);
+      });
+      // Eight sources that never answer take the node's unproven attempts
       // (each lives up to the handshake timeout, 10 s); two more are held
       // back; the browser must answer the node's check to get in.
       for (let i = 0; i < 8; i++) deaf.push(await deafSource(port));
@@ -706,7 +717,7 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
           const transports = client.peers().filter((p) => p.state === 'connected').flatMap((p) => p.transports);
           client.stop();
           return { height: head.height, ms, transports };
-        }, webrtc);
+        }, follower.webrtc);
         // Still under the flood after the browser got in: two more silent sources are held back.
         for (let i = 0; i < 2; i++) deaf.push(await deafSource(port));
         await new Promise((resolve) => setTimeout(resolve, 300));
@@ -718,6 +729,7 @@ describe('tiernet web demo in Chromium', { timeout: 600_000 }, () => {
       });
     } finally {
       for (const d of deaf) d.close();
+      await follower.stop();
     }
   });
 

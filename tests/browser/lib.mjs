@@ -246,7 +246,8 @@ export async function waitForChainHeight(devnet, height, timeoutMs = 60_000) {
  * a WebSocket listener for browsers on 127.0.0.1:`wsPort` (0: a free port).
  * `dataDir` keeps its key and store across restarts (default: a new temp dir,
  * removed by stop()).
- * @returns {Promise<{ws: string, wsPort: number, peerId: string, dataDir: string, proc: object,
+ * `webrtc` is its WebRTC-direct address (with certhash).
+ * @returns {Promise<{ws: string, webrtc: string, wsPort: number, peerId: string, dataDir: string, proc: object,
  *   output: () => string, kill: () => Promise<void>, stop: () => Promise<void>}>}
  */
 export async function startFollower({ devnetDir, devnet, wsPort = 0, dataDir = null, timeoutMs = 60_000 }) {
@@ -272,10 +273,13 @@ export async function startFollower({ devnetDir, devnet, wsPort = 0, dataDir = n
   };
   exitCleanups.add(killNow);
   let ws = null;
+  let webrtc = null;
   let peerId = null;
   const stdout = tail(proc.stdout, 'follower', 200, (line) => {
     const listening = /^listening: (\S+\/ws\/p2p\/\S+)$/.exec(line);
     if (listening && !ws) ws = listening[1];
+    const rtc = /^listening: (\S+\/webrtc-direct\/certhash\/\S+)$/.exec(line);
+    if (rtc && !webrtc) webrtc = rtc[1];
     const id = /^peer_id: (\S+)$/.exec(line);
     if (id) peerId = id[1];
   });
@@ -297,16 +301,17 @@ export async function startFollower({ devnetDir, devnet, wsPort = 0, dataDir = n
   };
   try {
     const deadline = Date.now() + timeoutMs;
-    while (!ws) {
+    while (!ws || !webrtc) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         throw new Error(`the follower exited (${exitedText(proc)}) before listening: ${NODE_BIN} ${args.join(' ')}\n${output()}`);
       }
-      if (Date.now() > deadline) throw new Error(`the follower printed no /ws address within ${timeoutMs / 1000} s\n${output()}`);
+      if (Date.now() > deadline) throw new Error(`the follower printed no /ws or WebRTC address within ${timeoutMs / 1000} s\n${output()}`);
       await sleep(50);
     }
     const port = Number(/\/tcp\/(\d+)\/ws/.exec(ws)[1]);
     return {
       ws,
+      webrtc,
       wsPort: port,
       peerId,
       dataDir: dir,
