@@ -459,26 +459,27 @@ impl Node {
         };
         let libp2p_key = key.to_libp2p();
         let (transport, extra_listen) = match injected {
+            // The simulator's in-process links: their timing is simulated,
+            // and many nodes share a few cores.
             Some((factory, listen)) => (factory(&libp2p_key)?, listen),
-            None => (
-                transport::build(
+            None => {
+                // A connection whose handshake is not done in time is dropped,
+                // so a peer that connects and says nothing frees its pending slot.
+                use libp2p::Transport as _;
+                let built = transport::build(
                     &libp2p_key,
                     TransportOptions {
                         webrtc_certificate,
                         websocket_tls,
                     },
-                )?,
-                Vec::new(),
-            ),
+                )?;
+                let timeout = Duration::from_millis(config.connections.handshake_timeout_ms);
+                (
+                    libp2p::core::transport::timeout::TransportTimeout::new(built, timeout).boxed(),
+                    Vec::new(),
+                )
+            }
         };
-        // A connection whose handshake is not done in time is dropped, so a
-        // peer that connects and says nothing frees its pending slot.
-        use libp2p::Transport as _;
-        let transport = libp2p::core::transport::timeout::TransportTimeout::new(
-            transport,
-            Duration::from_millis(config.connections.handshake_timeout_ms),
-        )
-        .boxed();
         let limits = Limits {
             max_connections: config.max_connections,
             max_connections_per_peer: config.max_connections_per_peer,
