@@ -135,8 +135,9 @@ pub(crate) struct UDPMuxNewAddr {
     /// checks (see `unknown_source`).
     prover: [RandomState; 2],
 
-    /// tiernet patch: sources that answered a return-routability check
-    /// (the latest, at most [`MAX_PROVEN`]).
+    /// tiernet patch: sources that answered a return-routability check and
+    /// have not yet used it (the latest, at most [`MAX_PROVEN`]; an entry is
+    /// taken by the attempt it admits).
     proven: HashSet<SocketAddr>,
     proven_order: VecDeque<SocketAddr>,
 
@@ -227,11 +228,14 @@ impl UDPMuxNewAddr {
         }
         let Ok(ufrag) = ufrag_from_stun_message(packet, false) else {
             if self.answers_our_check(packet, &addr) {
-                self.remember_proven(addr);
-                // Report it with the request it sent first, if still kept.
+                // Report it with the request it sent first, if still kept;
+                // else its next request is admitted.
                 let kept = self.first_requests.iter().find(|(_, a, _)| *a == addr);
-                let ufrag = kept.and_then(|(_, _, request)| ufrag_from_stun_message(request, false).ok());
-                return ufrag.map(|ufrag| self.report(addr, ufrag));
+                match kept.and_then(|(_, _, request)| ufrag_from_stun_message(request, false).ok()) {
+                    Some(ufrag) => return Some(self.report(addr, ufrag)),
+                    None => self.remember_proven(addr),
+                }
+                return None;
             }
             tracing::debug!(address=%addr, "Unknown address (not a binding request)");
             return None;
@@ -243,7 +247,9 @@ impl UDPMuxNewAddr {
                 self.first_requests.pop_front();
             }
             self.first_requests.push_back((local_ufrag.clone(), addr, packet.to_vec()));
-            if self.attempts.load(Ordering::Relaxed) >= UNPROVEN_ATTEMPTS && !self.proven.contains(&addr) {
+            // A proof admits one attempt: a stranger who learns a proven
+            // address cannot spoof it again and again.
+            if self.attempts.load(Ordering::Relaxed) >= UNPROVEN_ATTEMPTS && !self.proven.remove(&addr) {
                 self.check_return_route(addr, &ufrag, &local_ufrag);
                 return None;
             }
@@ -550,8 +556,7 @@ impl UDPMuxNewAddr {
                             match conn {
                                 None => {
                                     // tiernet patch: the decision moved to `unknown_source`.
-                                    let packet = read.filled().to_vec();
-                                    if let Some(new_addr) = self.unknown_source(&packet, addr) {
+                                    if let Some(new_addr) = self.unknown_source(read.filled(), addr) {
                                         return Poll::Ready(UDPMuxEvent::NewAddr(new_addr));
                                     }
                                 }
