@@ -222,6 +222,24 @@ impl PeerReputation {
             self.score = score;
             return Outcome::Scored { score };
         }
+        self.offend(now_ms, params)
+    }
+
+    /// Bans the peer at `now_ms` for an offence whatever its score: the
+    /// window grows with its offences as for a ban by score. For a
+    /// violation after which the node would no longer see the peer's
+    /// messages, so its score could not reach the threshold (the node's
+    /// GossipSub graylist). An event this peer is already banned for
+    /// changes nothing.
+    pub fn ban_for_offence(&mut self, now_ms: u64, params: &ReputationParams) -> Outcome {
+        if let Some(until_ms) = self.banned_until(now_ms) {
+            return Outcome::AlreadyBanned { until_ms };
+        }
+        self.updated_ms = now_ms;
+        self.offend(now_ms, params)
+    }
+
+    fn offend(&mut self, now_ms: u64, params: &ReputationParams) -> Outcome {
         let offences = self.offences(now_ms, params).saturating_add(1);
         let window = ban_window(offences, params);
         self.offences = offences;
@@ -318,6 +336,38 @@ mod tests {
         assert!((r.score(1_000 + h, &p()) - -25.0).abs() < 1e-9);
         assert!((r.score(1_000 + 2 * h, &p()) - -12.5).abs() < 1e-9);
         assert_eq!(r.score(1_000 + 100 * h, &p()), 0.0);
+    }
+
+    #[test]
+    fn a_ban_for_an_offence_ignores_merit_and_grows_like_a_ban_by_score() {
+        let params = p();
+        let mut r = PeerReputation::default();
+        for _ in 0..200 {
+            r.record(PeerEvent::UsefulFirstDelivery, 0, &params);
+        }
+        assert_eq!(r.score(0, &params), params.max_score);
+        assert_eq!(
+            r.ban_for_offence(10, &params),
+            Outcome::Banned {
+                until_ms: 10 + params.base_ban_ms,
+                offences: 1
+            }
+        );
+        assert_eq!(r.score(10, &params), 0.0, "merit is gone with the ban");
+        assert_eq!(
+            r.ban_for_offence(20, &params),
+            Outcome::AlreadyBanned {
+                until_ms: 10 + params.base_ban_ms
+            }
+        );
+        let after = 10 + params.base_ban_ms;
+        assert_eq!(
+            r.ban_for_offence(after, &params),
+            Outcome::Banned {
+                until_ms: after + 2 * params.base_ban_ms,
+                offences: 2
+            }
+        );
     }
 
     #[test]

@@ -227,7 +227,11 @@ fn topic_score(topic: Topic) -> TopicScoreParams {
         // the most, one that sends invalid consensus messages loses the most.
         // Kept moderate so that one bad message drops a peer below the
         // gossip threshold but not to the graylist: the local-reputation
-        // ban, which needs to see the messages, is the main sanction.
+        // ban, which needs to see the messages, is the main sanction. (P4
+        // is quadratic, so a peer with earned merit reaches the graylist
+        // after six or seven invalid messages on one topic, before its
+        // ban; the rejection that graylists a peer bans it, see
+        // `Node::ban_if_graylisted`.)
         Topic::Blocks => (1.0, -20.0),
         Topic::Votes => (1.0, -20.0),
         Topic::Proofs => (0.5, -20.0),
@@ -302,7 +306,8 @@ pub fn score_thresholds() -> PeerScoreThresholds {
         // Below -400 we drop everything it sends before validation. Far
         // below the others on purpose: the local-reputation ban (at -100
         // local score, a few deliberate violations) must see the messages
-        // to act, and disconnects the peer well before this.
+        // to act. A peer whose own invalid message takes it below this is
+        // banned at once, since its later ones would go unseen.
         graylist_threshold: -400.0,
         // Peer exchange only from peers with at least a TL3 tier bonus.
         accept_px_threshold: 10.0,

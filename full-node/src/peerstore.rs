@@ -503,6 +503,19 @@ impl Peerstore {
         Ok(outcome)
     }
 
+    /// Bans `peer` at `now_ms` for an offence whatever its score (see
+    /// [`tiernet_core::reputation::PeerReputation::ban_for_offence`]).
+    /// Written at once.
+    pub fn ban_for_offence(&mut self, peer: PeerId, now_ms: u64) -> Result<Outcome, StoreError> {
+        let params = self.params;
+        let outcome = self.upsert(peer, now_ms).reputation.ban_for_offence(now_ms, &params);
+        self.after_insert();
+        if let Outcome::Banned { .. } = outcome {
+            self.write_now(&peer)?;
+        }
+        Ok(outcome)
+    }
+
     /// Bans `peer` until `until_ms` (an operator decision; a longer running
     /// ban is kept). Written at once.
     pub fn ban(&mut self, peer: PeerId, until_ms: u64) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::{Node, now_ms};
 use crate::metrics::{EventLabels, PeerLabels};
+use crate::store::StoreError;
 
 impl Node {
     /// Records a local reputation event against `peer`; a resulting ban
@@ -20,25 +21,54 @@ impl Node {
             .reputation_events
             .get_or_create(&EventLabels { event: event.label() })
             .inc();
-        match self.peerstore.record_event(peer, event, now) {
+        let outcome = self.peerstore.record_event(peer, event, now);
+        self.carry_out(peer, outcome, event.label(), now);
+        self.refresh_score(peer);
+    }
+
+    /// After a message of `peer`'s was rejected (and penalised): bans it if
+    /// the rejection took its GossipSub score below the graylist threshold.
+    /// GossipSub drops a graylisted peer's messages before they reach us,
+    /// so its local score would stop falling short of the ban it is due:
+    /// invalid messages cost it quadratically in GossipSub (P4) and
+    /// linearly here, and a peer with earned merit was graylisted after six
+    /// forged proofs while its ban needed eight. Honest relays never get
+    /// here: they forward only what they verified, and what depends on the
+    /// clock or on local state is ignored, not rejected.
+    pub(super) fn ban_if_graylisted(&mut self, peer: PeerId, now: u64) {
+        let graylist = crate::gossip::score_thresholds().graylist_threshold;
+        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) else {
+            return;
+        };
+        if score >= graylist || self.peerstore.banned_until(&peer, now).is_some() {
+            return;
+        }
+        let outcome = self.peerstore.ban_for_offence(peer, now);
+        self.carry_out(peer, outcome, "graylisted", now);
+    }
+
+    /// Carries out what a reputation event led to: a ban blocks and
+    /// disconnects the peer, unless it is allowlisted.
+    #[cfg_attr(not(feature = "testing"), allow(unused_variables))] // now: the probe only
+    fn carry_out(&mut self, peer: PeerId, outcome: Result<Outcome, StoreError>, reason: &'static str, now: u64) {
+        match outcome {
             Ok(Outcome::Banned { until_ms, offences }) => {
                 if self.allow.contains(&peer) {
-                    info!(%peer, reason = event.label(), "allowlisted peer reached the ban threshold; not banned");
+                    info!(%peer, reason, "allowlisted peer reached the ban threshold; not banned");
                     if let Err(error) = self.peerstore.unban(&peer) {
                         warn!(%peer, %error, "cannot lift the ban of an allowlisted peer");
                     }
                 } else {
-                    warn!(%peer, until_ms, offences, reason = event.label(), "peer banned");
+                    warn!(%peer, until_ms, offences, reason, "peer banned");
                     self.metrics.bans.inc();
                     #[cfg(feature = "testing")]
                     self.probe(|| super::probe::ProbeEvent::Banned { peer, at_ms: now });
                     self.impose_ban(peer, until_ms);
                 }
             }
-            Ok(outcome) => debug!(%peer, reason = event.label(), ?outcome, "reputation event"),
+            Ok(outcome) => debug!(%peer, reason, ?outcome, "reputation event"),
             Err(error) => warn!(%peer, %error, "cannot persist a reputation event"),
         }
-        self.refresh_score(peer);
     }
 
     /// Records a good deed (no ban can follow).

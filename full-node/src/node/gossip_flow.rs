@@ -120,6 +120,7 @@ impl Node {
             publisher: message.source,
             bytes: message.data.len(),
             acceptance: decision.acceptance,
+            label: decision.label,
             at_ms: now,
         });
         let topic = topic.unwrap_or(Topic::Meta);
@@ -160,6 +161,9 @@ impl Node {
             } else {
                 self.credit(relay, event, now);
             }
+        }
+        if decision.acceptance == Acceptance::Reject {
+            self.ban_if_graylisted(relay, now);
         }
         if let Some(seen) = decision.behind {
             self.drive_behind(seen);

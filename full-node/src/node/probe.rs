@@ -45,6 +45,8 @@ pub enum ProbeEvent {
         bytes: usize,
         /// Our verdict.
         acceptance: Acceptance,
+        /// Its reason: the inbound policy's metric label (`accept`, or why not).
+        label: &'static str,
         /// When.
         at_ms: u64,
     },

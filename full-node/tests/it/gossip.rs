@@ -269,6 +269,69 @@ fn a_peer_that_keeps_publishing_where_it_may_not_is_banned_then_let_back_in() {
     assert!(p.node.process.wait_exit().success());
 }
 
+/// A peer that earned the most merit (+50) needs eight invalid messages
+/// to reach the ban at −100, but GossipSub's quadratic penalty for invalid
+/// messages (P4) graylists it after seven on one topic, and a graylisted
+/// peer's messages are dropped before the node sees them: the ban it was
+/// due never came while it kept sending (it came only once P4 decayed).
+/// Now the rejection that graylists a peer bans it.
+#[test]
+fn a_peer_with_merit_is_banned_for_forgeries_before_gossipsub_stops_showing_them() {
+    use tiernet_core::identity::ZsiKeypair;
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path();
+    genesis(net, &["--validators", "1", "--members", "TL1"]);
+    let v = start(net, "v", Some(&key(net, 0)), &[], &[]);
+    let p = start(net, "p", Some(&key(net, 1)), &[&v], &[]);
+    wait_connected(&v, &[&p]);
+    std::thread::sleep(Duration::from_secs(2)); // GossipSub subscriptions
+
+    // P earns the most merit there is at V: heartbeats of its own, each a
+    // useful first delivery (+0.5), within the `meta` budget (20/s).
+    let merit = |v: &Member| {
+        peers(&v.telemetry)
+            .iter()
+            .find(|r| r.peer_id == p.peer_id)
+            .map_or(0.0, |r| r.score)
+    };
+    eventually("P earns +50 at V", Duration::from_secs(30), || {
+        publish(&p, Topic::Meta);
+        std::thread::sleep(Duration::from_millis(60));
+        merit(&v) >= 49.0
+    });
+
+    // Then ten forged proofs (bad signatures), at once.
+    let identity = ZsiKeypair::load(&key(net, 1)).unwrap().unwrap();
+    let network = NetworkId::new("devnet").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    for sequence in 0..10 {
+        let mut data =
+            tiernet_node::testing::sample_message(Topic::Proofs, Some(&identity), &network, now + sequence, 1, now);
+        *data.last_mut().unwrap() ^= 1;
+        // Once P is banned it has no peers to publish to: fine.
+        http_post(
+            &p.telemetry,
+            &format!("/testing/publish?topic=proofs&data={}", hex::encode(&data)),
+        );
+    }
+    eventually("V bans P for the forgeries it saw", Duration::from_secs(5), || {
+        peers(&v.telemetry)
+            .iter()
+            .any(|r| r.peer_id == p.peer_id && r.banned_until_ms.is_some())
+    });
+    let rejected = metric_sum(
+        &v.telemetry,
+        &["tiernet_gossip_messages_total", "decision=\"bad_signature\""],
+    );
+    assert!(
+        (5.0..10.0).contains(&rejected),
+        "V banned P after {rejected} rejected forgeries"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_libp2p_observer_reads_blocks_and_meta_but_cannot_publish_proofs() {
     let dir = tempfile::tempdir().unwrap();

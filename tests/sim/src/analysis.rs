@@ -254,6 +254,32 @@ pub struct Figures {
     pub flood_neighbours: Vec<FloodNeighbour>,
     /// Flood runs: what each flooder published after it turned.
     pub flooders: Vec<FlooderSummary>,
+    /// Invalid-publisher runs: per honest node that received a forgery
+    /// straight from a forger, when and how many, and when it banned it.
+    pub forgery_neighbours: Vec<ForgeryNeighbour>,
+}
+
+/// What one invalid publisher sent one honest node, and when the node
+/// banned it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ForgeryNeighbour {
+    /// The honest node.
+    pub node: usize,
+    /// The forger.
+    pub forger: String,
+    /// Seconds from the turn to the first forgery that reached the node.
+    pub first_forgery_s: f64,
+    /// Forgeries that reached the node up to its first ban of the forger.
+    pub before_ban: u64,
+    /// Those by the node's verdict (the inbound policy's label: a
+    /// rejection costs the forger, an ignored one nothing).
+    pub verdicts_before_ban: BTreeMap<&'static str, u64>,
+    /// Seconds from the turn to the node's first ban of the forger (`None`: never).
+    pub banned_s: Option<f64>,
+    /// Seconds from the turn to the first per-second sample in which the
+    /// node's GossipSub score of the forger was below the graylist
+    /// threshold (`None`: never seen there).
+    pub graylisted_s: Option<f64>,
 }
 
 /// What one flooder sent one honest node after the flood began, and what
@@ -780,6 +806,49 @@ pub fn analyse(world: &World, duplicates: &BTreeMap<String, f64>, traffic: &[(u6
             worst_time(&peers, since, false) / HEARTBEAT_MS,
         );
         checks.insert("forged_forwarded".into(), forged_forwarded as f64);
+        // (node, forger) → (first forgery's time, times of all of them).
+        let mut got: BTreeMap<(usize, PeerId), Vec<(u64, &'static str)>> = BTreeMap::new();
+        for (node, event) in &record.events {
+            if let ProbeEvent::Received {
+                relay,
+                id,
+                at_ms,
+                label,
+                ..
+            } = event
+                && honest(*node)
+                && peers.contains(relay)
+                && forged_ids.contains(id)
+            {
+                got.entry((*node, *relay)).or_default().push((*at_ms, label));
+            }
+        }
+        figures.forgery_neighbours = got
+            .into_iter()
+            .map(|((node, forger), times)| {
+                let banned = bans
+                    .iter()
+                    .filter(|(n, p, t)| *n == node && *p == forger && *t >= since)
+                    .map(|(_, _, t)| *t)
+                    .min();
+                let first = times.iter().map(|(t, _)| *t).min().unwrap_or(since);
+                let mut verdicts: BTreeMap<&'static str, u64> = BTreeMap::new();
+                for (_, label) in times.iter().filter(|(t, _)| banned.is_none_or(|b| *t <= b)) {
+                    *verdicts.entry(*label).or_default() += 1;
+                }
+                ForgeryNeighbour {
+                    node,
+                    forger: forger.to_string(),
+                    first_forgery_s: first.saturating_sub(since) as f64 / 1000.0,
+                    before_ban: verdicts.values().sum(),
+                    verdicts_before_ban: verdicts,
+                    banned_s: banned.map(|b| b.saturating_sub(since) as f64 / 1000.0),
+                    graylisted_s: graylisted_at
+                        .get(&(node, forger))
+                        .map(|g| g.saturating_sub(since) as f64 / 1000.0),
+                }
+            })
+            .collect();
     }
     if let Some(since) = turned(AdversaryKind::Flood) {
         let peers = kind_peers(AdversaryKind::Flood);

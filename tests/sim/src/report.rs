@@ -185,6 +185,31 @@ pub fn write(
                 .join(", ")
         );
     }
+    if !figures.forgery_neighbours.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Forgeries\n\nEvery honest node that received a forgery straight from an invalid publisher: when the \
+             first arrived, how many arrived up to the node's ban of the publisher, and when it banned it (seconds from \
+             the turn).\n\n| forger | node | first forgery after | forgeries before the ban (verdicts) | banned after | graylisted after |\n|---|---|---|---|---|---|"
+        );
+        for n in &figures.forgery_neighbours {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} s | {} ({}) | {} | {} |",
+                short(&n.forger),
+                n.node,
+                n.first_forgery_s,
+                n.before_ban,
+                n.verdicts_before_ban
+                    .iter()
+                    .map(|(label, count)| format!("{label} {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                n.banned_s.map_or("never".into(), |s| format!("{s:.2} s")),
+                n.graylisted_s.map_or("-".into(), |s| format!("{s:.2} s")),
+            );
+        }
+    }
     if !figures.flooders.is_empty() {
         let _ = writeln!(
             md,

@@ -69,8 +69,13 @@ pub struct Record {
     pub memory: Vec<(u64, u64)>,
     /// Process CPU time (ms) over time: (t_ms, cpu_ms).
     pub cpu: Vec<(u64, u64)>,
+    /// The highest height decided by any node so far.
+    pub head: u64,
     /// Message ids of the forgeries the invalid publishers sent.
     pub forged: std::collections::HashSet<Vec<u8>>,
+    /// The sequence number of the last forgery: every forgery is a new
+    /// message (two made in the same millisecond were one, published once).
+    pub forgery_sequence: u64,
     /// What each flooder did after it turned, by its PeerId.
     pub flood: BTreeMap<PeerId, adversary::FloodLog>,
 }
@@ -313,7 +318,11 @@ impl World {
         .with_context(|| format!("node {index}"))?;
         node.set_probe(Arc::new(move |event: ProbeEvent| {
             let event = rebase(event, start_ms);
-            lock(&record).events.push((index, event));
+            let mut record = lock(&record);
+            if let ProbeEvent::Decided { height, .. } = &event {
+                record.head = record.head.max(*height);
+            }
+            record.events.push((index, event));
         }));
         sim.queries = Some(node.query_sender());
         sim.registry = Some(node.metrics_registry());
@@ -503,17 +512,10 @@ impl World {
         Ok(())
     }
 
-    /// The highest height decided so far.
+    /// The highest height decided so far (by any node; not the last one
+    /// recorded, which may be a slow node's older height).
     fn head_height(&self) -> u64 {
-        lock(&self.record)
-            .events
-            .iter()
-            .rev()
-            .find_map(|(_, e)| match e {
-                ProbeEvent::Decided { height, .. } => Some(*height),
-                _ => None,
-            })
-            .unwrap_or(0)
+        lock(&self.record).head
     }
 
     fn progress(&self, t_s: u64) -> String {
@@ -683,11 +685,18 @@ impl World {
                 continue;
             };
             let network = self.nodes[index].config.network_id.clone();
-            // At the live height: older messages are dropped before their
-            // signature is even checked, and would cost the forger nothing.
-            let live = self.head_height() + 1;
+            // One above the live height. Older messages are dropped before
+            // their signature is even checked and cost the forger nothing;
+            // a proposal for the live height itself became old whenever
+            // the height was decided while it was on its way (a node takes
+            // proposals for its live height and the next).
+            let live = self.head_height() + 2;
             for topic in [Topic::Proofs, Topic::Blocks] {
-                let sequence = now_ms();
+                let sequence = {
+                    let mut record = lock(&self.record);
+                    record.forgery_sequence = now_ms().max(record.forgery_sequence + 1);
+                    record.forgery_sequence
+                };
                 let mut data =
                     tiernet_node::testing::sample_message(topic, Some(&identity), &network, sequence, live, now_ms());
                 forge(&mut data);
@@ -800,6 +809,7 @@ fn rebase(event: ProbeEvent, start_ms: u64) -> ProbeEvent {
             publisher,
             bytes,
             acceptance,
+            label,
             at_ms,
         } => ProbeEvent::Received {
             topic,
@@ -808,6 +818,7 @@ fn rebase(event: ProbeEvent, start_ms: u64) -> ProbeEvent {
             publisher,
             bytes,
             acceptance,
+            label,
             at_ms: at(at_ms),
         },
         ProbeEvent::Decided {
