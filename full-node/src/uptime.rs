@@ -42,13 +42,38 @@ use tiernet_core::wire::sign::{SignedMessage, sign_uptime_witness};
 pub const MAX_SUBJECTS: usize = 1024;
 /// Most heartbeat slots remembered per subject.
 pub const MAX_SLOTS_PER_SUBJECT: usize = 8192;
-/// Most attestations published for one window (the best-witnessed subjects).
-pub const MAX_ATTESTATIONS_PER_WINDOW: usize = 64;
+/// Most attestations published for one window (the best-witnessed
+/// subjects). A witness publishes them at once, as messages of its own on
+/// `meta`; with its heartbeat they must fit the burst its neighbours allow
+/// a peer's own messages there (`tiernet_core::inbound::OwnLimit`, 50), or
+/// they charge the excess to it as rate-limit breaches (at 64, −5 for each
+/// of 14, every window).
+pub const MAX_ATTESTATIONS_PER_WINDOW: usize = 40;
 /// Most of our own windows waiting for witnesses.
 pub const MAX_OWN_WINDOWS: usize = 16;
 /// Blocks after a window's end before its proof is assembled (witnesses
 /// that lag a block still get to attest).
 pub const SETTLE_BLOCKS: u64 = 2;
+
+/// The subjects a witness attests for the window ending at `end`: the
+/// [`MAX_ATTESTATIONS_PER_WINDOW`] it heard most, ties broken by a hash of
+/// the witness, the window and the subject. Every witness's own order
+/// spreads the attestations of a network larger than the cap over all its
+/// nodes; ties broken by id gave every witness the same lowest ids, and
+/// the others never got a witness (nor uptime, nor a tier).
+fn chosen(me: &ZsiId, end: u64, mut heard: Vec<(u64, ZsiId)>) -> Vec<(u64, ZsiId)> {
+    let order = |subject: &ZsiId| {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"tiernet/uptime-witness-order/v1");
+        hasher.update(me.as_bytes());
+        hasher.update(&end.to_be_bytes());
+        hasher.update(subject.as_bytes());
+        *hasher.finalize().as_bytes()
+    };
+    heard.sort_by_cached_key(|(count, subject)| (std::cmp::Reverse(*count), order(subject)));
+    heard.truncate(MAX_ATTESTATIONS_PER_WINDOW);
+    heard
+}
 
 /// The node's uptime bookkeeping.
 #[derive(Debug)]
@@ -159,8 +184,8 @@ impl UptimeDuty {
                 .map(|s| (self.seen_in(s, from, end), *s))
                 .filter(|(n, _)| *n > 0)
                 .collect();
-            heard.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            for (count, subject) in heard.into_iter().take(MAX_ATTESTATIONS_PER_WINDOW) {
+            let me = identity.zsi_id();
+            for (count, subject) in chosen(&me, end, heard) {
                 let claim = self.claim(&subject, from, end);
                 let seen = u32::try_from(count).unwrap_or(u32::MAX).min(claim.heartbeats);
                 let witness = sign_uptime_witness(&claim, identity.zsi_id().as_bytes(), seen, identity.identity_key());
@@ -278,6 +303,49 @@ mod tests {
 
     /// Three nodes witness each other for two windows; the subject's own
     /// proof verifies with the genesis verifier and credits the window.
+    #[test]
+    fn a_witnesses_attestations_and_heartbeat_fit_what_its_neighbours_allow_its_own_messages() {
+        use tiernet_core::inbound::OwnLimit;
+        use tiernet_core::ratelimit::Limiter;
+        use tiernet_core::wire::Topic;
+        let mut neighbour = Limiter::<OwnLimit>::new(4);
+        let witness = (libp2p::PeerId::random(), Topic::Meta);
+        // All at once: the attestations of a window and the heartbeat.
+        for sent in 0..=MAX_ATTESTATIONS_PER_WINDOW {
+            assert!(neighbour.check(&witness, 1_000), "message {sent} charged");
+        }
+    }
+
+    #[test]
+    fn witnesses_of_a_network_larger_than_the_cap_spread_their_attestations_over_all_of_it() {
+        let ids: Vec<ZsiId> = (0..100u32)
+            .map(|i| ZsiId::from_slice(blake3::hash(&i.to_be_bytes()).as_bytes()).unwrap())
+            .collect();
+        let mut witnesses: BTreeMap<ZsiId, usize> = BTreeMap::new();
+        for me in &ids {
+            // Every node heard every other one equally.
+            let heard = ids.iter().filter(|s| *s != me).map(|s| (5, *s)).collect();
+            let picked = chosen(me, 100, heard);
+            assert_eq!(picked.len(), MAX_ATTESTATIONS_PER_WINDOW);
+            for (_, subject) in picked {
+                *witnesses.entry(subject).or_default() += 1;
+            }
+        }
+        let fewest = ids
+            .iter()
+            .map(|s| witnesses.get(s).copied().unwrap_or(0))
+            .min()
+            .unwrap();
+        assert!(
+            fewest as u64 >= params().min_witnesses,
+            "a subject got {fewest} witnesses"
+        );
+        // The best-heard still come first.
+        let mut heard: Vec<(u64, ZsiId)> = ids.iter().map(|s| (5, *s)).collect();
+        heard[99].0 = 6;
+        assert_eq!(chosen(&ids[0], 100, heard)[0].1, ids[99]);
+    }
+
     #[test]
     fn witnesses_attest_and_the_subject_assembles_a_proof_that_verifies() {
         let net = NetworkId::new("devnet").unwrap();
