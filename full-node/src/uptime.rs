@@ -178,7 +178,7 @@ impl UptimeDuty {
         {
             self.attested_to = end;
             let from = end - w + 1;
-            let mut heard: Vec<(u64, ZsiId)> = self
+            let heard: Vec<(u64, ZsiId)> = self
                 .seen
                 .keys()
                 .map(|s| (self.seen_in(s, from, end), *s))
