@@ -264,7 +264,8 @@ pub fn default_section() -> String {
 [connections]
 # The peer manager. Reserved peers (validators that proved their ZSI, and the
 # peers listed in `reserved`) always get in and are always redialled; the
-# limits below apply to everyone else.
+# limits below apply to everyone else. "One IP" is an IPv4 address or an IPv6
+# /64 (a host picks any address in its /64).
 # Peers the node dials towards while it has fewer.
 target_peers = {DEFAULT_TARGET_PEERS}
 # Most non-reserved peers, and the extra room only reserved peers may use.

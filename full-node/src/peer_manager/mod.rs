@@ -218,12 +218,32 @@ pub struct PeerManager {
     last_redial_ms: u64,
 }
 
-/// The IP of a multiaddr (its first component), if it has one.
+/// The address group of a multiaddr's IP (its first component), if it has
+/// one: what every per-IP rule (limits, IP bans, reserved IPs) counts
+/// against. See [`address_group`].
 pub fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     match addr.iter().next()? {
-        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        Protocol::Ip4(ip) => Some(address_group(IpAddr::V4(ip))),
+        Protocol::Ip6(ip) => Some(address_group(IpAddr::V6(ip))),
         _ => None,
+    }
+}
+
+/// The group an address counts in for per-IP rules: an IPv4 address
+/// itself, an IPv6 address by its /64 prefix (the rest zeroed). One host
+/// usually holds a whole /64 and picks any address in it, so per-address
+/// IPv6 limits and bans were no limit at all: a new address per
+/// connection took a fresh per-IP budget and shed every IP ban.
+/// IPv4-mapped IPv6 addresses count as their IPv4 address; loopback (`::1`)
+/// stays itself.
+pub fn address_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None if v6.is_loopback() => ip,
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -564,9 +584,9 @@ impl PeerManager {
             .collect()
     }
 
-    /// Whether `ip` is banned at `now`.
+    /// Whether `ip` (its address group, see [`address_group`]) is banned at `now`.
     pub fn is_ip_banned(&self, ip: &IpAddr, now: u64) -> bool {
-        self.ip_banned(Some(*ip), now)
+        self.ip_banned(Some(address_group(*ip)), now)
     }
 
     /// The periodic step: Hello deadlines (late peers are settled as TL0),

@@ -351,3 +351,52 @@ fn loopback_is_exempt_from_per_ip_rules_unless_configured() {
     }
     assert_eq!(inbound(&mut m, &mut ids, "127.0.0.1", 0), Err(Refusal::PerIp));
 }
+
+fn addr6(ip: &str) -> Multiaddr {
+    format!("/ip6/{ip}/tcp/4000").parse().unwrap()
+}
+
+/// A host holds a whole IPv6 /64 and may use a new address for every
+/// connection: per-address rules let it take any number of pending slots
+/// and shed every IP ban. Per-IP rules now count an IPv6 /64 as one IP.
+#[test]
+fn an_ipv6_host_cannot_dodge_per_ip_rules_with_new_addresses_from_its_64() {
+    let mut m = PeerManager::new(config());
+    let mut ids = Ids(0);
+    // Pending per IP: two from the /64, the third refused, whatever its address.
+    assert!(m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:1::1"), 0).is_ok());
+    assert!(m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:1::2"), 0).is_ok());
+    assert_eq!(
+        m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:1:ffff::3"), 0),
+        Err(Refusal::PendingPerIp)
+    );
+    // Another /64 has budget of its own.
+    assert!(m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:2::1"), 0).is_ok());
+
+    // Bans from three addresses of one /64 ban the /64.
+    let mut m = PeerManager::new(config());
+    for i in 0..3u64 {
+        let c = ids.next();
+        let from = addr6(&format!("2001:db8:0:9::{}", i + 1));
+        m.on_pending_inbound(c, &from, i).unwrap();
+        let p = PeerId::random();
+        m.on_established(c, p, &from, Direction::Inbound, i).unwrap();
+        m.on_peer_banned(&p, i);
+        m.on_closed(c);
+    }
+    assert!(m.is_ip_banned(&"2001:db8:0:9::abcd".parse().unwrap(), 10));
+    assert_eq!(
+        m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:9:1:2:3:4"), 10),
+        Err(Refusal::IpBanned)
+    );
+    assert!(m.on_pending_inbound(ids.next(), &addr6("2001:db8:0:a::1"), 10).is_ok());
+}
+
+#[test]
+fn address_groups_are_ipv4_addresses_and_ipv6_64s() {
+    let group = |ip: &str| address_group(ip.parse().unwrap()).to_string();
+    assert_eq!(group("10.1.2.3"), "10.1.2.3");
+    assert_eq!(group("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+    assert_eq!(group("::ffff:10.1.2.3"), "10.1.2.3");
+    assert_eq!(group("::1"), "::1");
+}
