@@ -61,8 +61,8 @@ use arc_malachitebft_core_consensus::{
 };
 use arc_malachitebft_core_types::{
     CertificateError as MCertError, Context as _, LinearTimeouts, NilOrVal, PolkaCertificate, Round, RoundCertificate,
-    RoundCertificateType, SignedMessage, Timeout, Timeouts, ValidatorSet as _, ValuePayload, VoteExtensionPolicy,
-    VoteType,
+    RoundCertificateType, SignedMessage, Timeout, TimeoutKind, Timeouts, ValidatorSet as _, ValuePayload,
+    VoteExtensionPolicy, VoteType,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use tiernet_core::chain::{self, CertificateError, GenesisAnchor, Parent, next_block_time, verify_commit};
@@ -139,6 +139,12 @@ pub enum EngineInput {
         /// The generation it was scheduled with.
         generation: u64,
     },
+    /// A validator joined or came back: fire the armed rebroadcast timeout
+    /// now (our latest votes go out again, and the timer is re-armed).
+    /// A restarted validator starts in round 0 and learns where a stalled
+    /// round stands only from our votes; at the timer it waited 5 s and
+    /// more (+1.5 s a round). Nothing happens when no rebroadcast is armed.
+    RebroadcastNow,
 }
 
 /// What the caller must do.
@@ -351,6 +357,20 @@ impl Engine {
                 } else {
                     None
                 }
+            }
+            EngineInput::RebroadcastNow => {
+                // The pending firing's generation is gone from `armed`, so
+                // it is ignored when it comes; core arms a new one.
+                let armed = self
+                    .armed
+                    .keys()
+                    .filter(|t| t.kind == TimeoutKind::Rebroadcast)
+                    .max_by_key(|t| t.round)
+                    .copied();
+                armed.map(|timeout| {
+                    self.armed.remove(&timeout);
+                    Input::TimeoutElapsed(timeout)
+                })
             }
         };
         let Some(first) = first else {

@@ -40,7 +40,14 @@ impl Node {
                 message_id,
                 message,
             } => self.on_gossip(propagation_source, message_id, message),
-            gossipsub::Event::Subscribed { peer_id, topic } => debug!(peer = %peer_id, %topic, "peer subscribed"),
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer subscribed");
+                if self.topics.topic(&topic) == Some(Topic::Votes)
+                    && self.swarm.behaviour().gate.manager().is_validator(&peer_id)
+                {
+                    self.validator_joined(now_ms());
+                }
+            }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
                 debug!(peer = %peer_id, %topic, "peer unsubscribed")
             }

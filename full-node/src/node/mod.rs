@@ -226,6 +226,10 @@ pub struct Node {
     allow: std::collections::BTreeSet<PeerId>,
     block: std::collections::BTreeSet<PeerId>,
     heartbeat_sequence: u64,
+    /// When a validator joining last made us rebroadcast our votes (ms).
+    last_join_rebroadcast_ms: u64,
+    /// A validator joined too soon after that rebroadcast to get one.
+    join_rebroadcast_due: bool,
     /// When the DHT was last walked (ms).
     last_walk_ms: u64,
     /// Accepted messages for `/testing/received`.
@@ -537,6 +541,8 @@ impl Node {
             allow: std::collections::BTreeSet::new(),
             block: std::collections::BTreeSet::new(),
             heartbeat_sequence: now_ms(),
+            last_join_rebroadcast_ms: 0,
+            join_rebroadcast_due: false,
             last_walk_ms: 0,
             #[cfg(feature = "testing")]
             received: VecDeque::new(),
@@ -690,6 +696,7 @@ impl Node {
                 _ = ban_check.tick() => {
                     self.lift_expired_bans(now_ms());
                     self.peer_manager_tick(now_ms());
+                    self.rebroadcast_for_late_joiners(now_ms());
                     self.poll_catch_up();
                     self.liveness_tick();
                     self.drive_registration(now_ms());

@@ -7,6 +7,7 @@
 
 use libp2p::PeerId;
 use tiernet_core::identity::registry::PeerStanding;
+use tiernet_core::wire::Topic;
 
 use tracing::{info, warn};
 
@@ -14,6 +15,11 @@ use super::{Node, now_ms};
 
 /// How many known peers are offered to each redial round.
 const REDIAL_CANDIDATES: usize = 64;
+
+/// Least time between two rebroadcasts for joining validators (several
+/// joining at once are served by one; a flapping one cannot make us
+/// publish more than a few times a second).
+const JOIN_REBROADCAST_GAP_MS: u64 = 250;
 
 impl Node {
     /// Makes the validators recorded in the peerstore reserved (their
@@ -46,6 +52,41 @@ impl Node {
             .behaviour_mut()
             .gate
             .on_hello(peer, standing.tier, validator, &addrs, now);
+        let votes = self.topics.ident(Topic::Votes).hash();
+        let subscribed = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(p, topics)| *p == peer && topics.contains(&&votes));
+        if validator && subscribed {
+            self.validator_joined(now);
+        }
+    }
+
+    /// A validator can now hear our votes (its Hello proved it, and it is
+    /// subscribed to `votes`): our latest votes go out again at once, so a
+    /// validator back from a restart learns where a stalled round stands
+    /// without waiting for our rebroadcast timer. At most once per
+    /// [`JOIN_REBROADCAST_GAP_MS`]; only proven validators trigger it.
+    /// One that comes sooner is served by the periodic step
+    /// ([`Node::rebroadcast_for_late_joiners`]).
+    pub(super) fn validator_joined(&mut self, now: u64) {
+        if now.saturating_sub(self.last_join_rebroadcast_ms) < JOIN_REBROADCAST_GAP_MS {
+            self.join_rebroadcast_due = true;
+            return;
+        }
+        self.join_rebroadcast_due = false;
+        self.last_join_rebroadcast_ms = now;
+        self.drive(crate::consensus::engine::EngineInput::RebroadcastNow);
+    }
+
+    /// The periodic step's part: a validator that joined too soon after
+    /// the last rebroadcast for joiners gets one now.
+    pub(super) fn rebroadcast_for_late_joiners(&mut self, now: u64) {
+        if self.join_rebroadcast_due {
+            self.validator_joined(now);
+        }
     }
 
     /// The manager's periodic step.

@@ -285,6 +285,11 @@ impl PeerManager {
         &self.config
     }
 
+    /// Whether `peer` proved a validator's ZSI.
+    pub fn is_validator(&self, peer: &PeerId) -> bool {
+        self.validators.contains(peer)
+    }
+
     /// Whether `peer` is reserved (configured, or a proven validator).
     pub fn is_reserved(&self, peer: &PeerId) -> bool {
         self.reserved.contains(peer) || self.validators.contains(peer)

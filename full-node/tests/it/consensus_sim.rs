@@ -400,6 +400,41 @@ fn stall_and_resume(before: u64, meanwhile: impl FnOnce(&mut Sim)) {
     sim.check_agreement(target);
 }
 
+/// A validator back from a restart starts in round 0 and learns where a
+/// stalled round stands only from the others' votes, which they used to
+/// send again only at their rebroadcast timer (5 s, +1.5 s a round). A node
+/// now feeds `RebroadcastNow` when a validator subscribes to `votes`: the
+/// votes go out at once, and the timer is re-armed, not doubled (its old
+/// firing is stale). In processes this took the stalled pair's resumption
+/// after a restart from 7–20 s to 2–5 s (`chain::four_validators_…`).
+#[test]
+fn rebroadcast_now_sends_the_votes_at_once_and_keeps_one_timer() {
+    // Two of four: a stall, with rebroadcasts running.
+    let mut twin = Sim::new(4, &[true, true, false, false]);
+    let mut sim = Sim::new(4, &[true, true, false, false]);
+    let votes = |sim: &Sim| sim.published.iter().filter(|(n, _)| *n == 0).count();
+    for s in [&mut twin, &mut sim] {
+        s.run(1, Duration::from_secs(12));
+    }
+    assert_eq!(votes(&sim), votes(&twin));
+    let before = votes(&sim);
+    sim.push(sim.now, 0, EngineInput::RebroadcastNow);
+    sim.run(1, sim.now + LATENCY);
+    assert!(votes(&sim) > before, "no votes sent at once");
+    // Over the next minute: as many rebroadcasts as the twin's timer gives,
+    // give or take the one that was brought forward.
+    let (sent_now, twin_then) = (votes(&sim), votes(&twin));
+    for s in [&mut twin, &mut sim] {
+        s.run(1, Duration::from_secs(72));
+    }
+    let (ours, theirs) = (votes(&sim) - sent_now, votes(&twin) - twin_then);
+    assert!(ours > 0 && ours <= theirs, "{ours} votes after, the twin {theirs}");
+    assert!(
+        sim.decided.iter().all(|d| d.is_empty()),
+        "decided with half of the power"
+    );
+}
+
 #[test]
 fn a_stalled_pair_resumes_when_a_third_restarts() {
     // Node 2 missed every vote of the stalled round; they reach it through
