@@ -45,7 +45,7 @@ impl Node {
                 if self.topics.topic(&topic) == Some(Topic::Votes)
                     && self.swarm.behaviour().gate.manager().is_validator(&peer_id)
                 {
-                    self.validator_joined(now_ms());
+                    self.validator_joined(peer_id, now_ms());
                 }
             }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {

@@ -230,6 +230,8 @@ pub struct Node {
     last_join_rebroadcast_ms: u64,
     /// A validator joined too soon after that rebroadcast to get one.
     join_rebroadcast_due: bool,
+    /// Validators whose joining made us rebroadcast lately, and when.
+    join_rebroadcasts: HashMap<PeerId, u64>,
     /// When the DHT was last walked (ms).
     last_walk_ms: u64,
     /// Accepted messages for `/testing/received`.
@@ -543,6 +545,7 @@ impl Node {
             heartbeat_sequence: now_ms(),
             last_join_rebroadcast_ms: 0,
             join_rebroadcast_due: false,
+            join_rebroadcasts: HashMap::new(),
             last_walk_ms: 0,
             #[cfg(feature = "testing")]
             received: VecDeque::new(),

@@ -17,9 +17,16 @@ use super::{Node, now_ms};
 const REDIAL_CANDIDATES: usize = 64;
 
 /// Least time between two rebroadcasts for joining validators (several
-/// joining at once are served by one; a flapping one cannot make us
-/// publish more than a few times a second).
+/// joining at once are served by one).
 const JOIN_REBROADCAST_GAP_MS: u64 = 250;
+
+/// A validator makes us rebroadcast for its joining at most once in this
+/// long.
+const JOIN_REBROADCAST_PER_PEER_MS: u64 = 10_000;
+
+/// Most validators remembered as having joined within
+/// [`JOIN_REBROADCAST_PER_PEER_MS`] (as many as a validator set holds).
+const MAX_JOIN_REBROADCASTS: usize = tiernet_core::wire::limits::MAX_VALIDATORS;
 
 impl Node {
     /// Makes the validators recorded in the peerstore reserved (their
@@ -60,33 +67,44 @@ impl Node {
             .all_peers()
             .any(|(p, topics)| *p == peer && topics.contains(&&votes));
         if validator && subscribed {
-            self.validator_joined(now);
+            self.validator_joined(peer, now);
         }
     }
 
     /// A validator can now hear our votes (its Hello proved it, and it is
     /// subscribed to `votes`): our latest votes go out again at once, so a
     /// validator back from a restart learns where a stalled round stands
-    /// without waiting for our rebroadcast timer. At most once per
-    /// [`JOIN_REBROADCAST_GAP_MS`]; only proven validators trigger it.
-    /// One that comes sooner is served by the periodic step
-    /// ([`Node::rebroadcast_for_late_joiners`]).
-    pub(super) fn validator_joined(&mut self, now: u64) {
-        if now.saturating_sub(self.last_join_rebroadcast_ms) < JOIN_REBROADCAST_GAP_MS {
-            self.join_rebroadcast_due = true;
+    /// without waiting for our rebroadcast timer. Only proven validators
+    /// trigger it, each at most once per [`JOIN_REBROADCAST_PER_PEER_MS`]
+    /// (one flapping its subscription cannot make every validator
+    /// republish), and all together at most once per
+    /// [`JOIN_REBROADCAST_GAP_MS`]; one that comes sooner is served by the
+    /// periodic step ([`Node::rebroadcast_for_late_joiners`]).
+    pub(super) fn validator_joined(&mut self, peer: PeerId, now: u64) {
+        self.join_rebroadcasts
+            .retain(|_, at| now.saturating_sub(*at) < JOIN_REBROADCAST_PER_PEER_MS);
+        if self.join_rebroadcasts.contains_key(&peer) {
+            return;
+        }
+        // Bounded by the validators that joined within the window.
+        if self.join_rebroadcasts.len() >= MAX_JOIN_REBROADCASTS {
+            return;
+        }
+        self.join_rebroadcasts.insert(peer, now);
+        self.join_rebroadcast_due = true;
+        self.rebroadcast_for_late_joiners(now);
+    }
+
+    /// Sends the rebroadcast a joining validator is due, unless the last
+    /// one went out less than [`JOIN_REBROADCAST_GAP_MS`] ago (then the
+    /// next periodic step does).
+    pub(super) fn rebroadcast_for_late_joiners(&mut self, now: u64) {
+        if !self.join_rebroadcast_due || now.saturating_sub(self.last_join_rebroadcast_ms) < JOIN_REBROADCAST_GAP_MS {
             return;
         }
         self.join_rebroadcast_due = false;
         self.last_join_rebroadcast_ms = now;
         self.drive(crate::consensus::engine::EngineInput::RebroadcastNow);
-    }
-
-    /// The periodic step's part: a validator that joined too soon after
-    /// the last rebroadcast for joiners gets one now.
-    pub(super) fn rebroadcast_for_late_joiners(&mut self, now: u64) {
-        if self.join_rebroadcast_due {
-            self.validator_joined(now);
-        }
     }
 
     /// The manager's periodic step.
