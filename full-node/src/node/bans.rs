@@ -29,7 +29,7 @@ impl Node {
     /// After a message of `peer`'s was rejected (and penalised): bans it if
     /// the rejection took its GossipSub score below the graylist threshold.
     /// GossipSub drops a graylisted peer's messages before they reach us,
-    /// so its local score would stop falling short of the ban it is due:
+    /// so its local score would stop short of the ban it is due:
     /// invalid messages cost it quadratically in GossipSub (P4) and
     /// linearly here, and a peer with earned merit was graylisted after six
     /// forged proofs while its ban needed eight. Honest relays never get

@@ -189,7 +189,8 @@ pub fn write(
         let _ = writeln!(
             md,
             "\n## Forgeries\n\nEvery honest node that received a forgery straight from an invalid publisher: when the \
-             first arrived, how many arrived up to the node's ban of the publisher, and when it banned it (seconds from \
+             first arrived, how many arrived up to the node's ban of the publisher (by verdict), when it banned it, and \
+             the first per-second sample with its GossipSub score of the publisher below the graylist (seconds from \
              the turn).\n\n| forger | node | first forgery after | forgeries before the ban (verdicts) | banned after | graylisted after |\n|---|---|---|---|---|---|"
         );
         for n in &figures.forgery_neighbours {
