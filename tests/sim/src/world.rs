@@ -74,7 +74,8 @@ pub struct Record {
     /// Message ids of the forgeries the invalid publishers sent.
     pub forged: std::collections::HashSet<Vec<u8>>,
     /// The sequence number of the last forgery: every forgery is a new
-    /// message (two made in the same millisecond were one, published once).
+    /// message (two made in the same millisecond would be one, published
+    /// once).
     pub forgery_sequence: u64,
     /// What each flooder did after it turned, by its PeerId.
     pub flood: BTreeMap<PeerId, adversary::FloodLog>,
@@ -690,7 +691,7 @@ impl World {
             // a proposal for the live height itself became old whenever
             // the height was decided while it was on its way (a node takes
             // proposals for its live height and the next).
-            let live = self.head_height() + 2;
+            let height = self.head_height() + 2;
             for topic in [Topic::Proofs, Topic::Blocks] {
                 let sequence = {
                     let mut record = lock(&self.record);
@@ -698,7 +699,7 @@ impl World {
                     record.forgery_sequence
                 };
                 let mut data =
-                    tiernet_node::testing::sample_message(topic, Some(&identity), &network, sequence, live, now_ms());
+                    tiernet_node::testing::sample_message(topic, Some(&identity), &network, sequence, height, now_ms());
                 forge(&mut data);
                 if let Some(id) = self.query_publish(index, topic, Some(data)).await
                     && let Ok(id) = hex::decode(id)
