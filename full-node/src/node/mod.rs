@@ -226,12 +226,8 @@ pub struct Node {
     allow: std::collections::BTreeSet<PeerId>,
     block: std::collections::BTreeSet<PeerId>,
     heartbeat_sequence: u64,
-    /// When a validator joining last made us rebroadcast our votes (ms).
-    last_join_rebroadcast_ms: u64,
-    /// A validator joined too soon after that rebroadcast to get one.
-    join_rebroadcast_due: bool,
-    /// Validators whose joining made us rebroadcast lately, and when.
-    join_rebroadcasts: HashMap<PeerId, u64>,
+    /// When validators joining make us send our votes again.
+    join_rebroadcasts: peers::JoinRebroadcasts,
     /// When the DHT was last walked (ms).
     last_walk_ms: u64,
     /// Accepted messages for `/testing/received`.
@@ -543,9 +539,7 @@ impl Node {
             allow: std::collections::BTreeSet::new(),
             block: std::collections::BTreeSet::new(),
             heartbeat_sequence: now_ms(),
-            last_join_rebroadcast_ms: 0,
-            join_rebroadcast_due: false,
-            join_rebroadcasts: HashMap::new(),
+            join_rebroadcasts: peers::JoinRebroadcasts::default(),
             last_walk_ms: 0,
             #[cfg(feature = "testing")]
             received: VecDeque::new(),

@@ -5,6 +5,8 @@
 //! candidates. Also the batched persistence of the gossip state
 //! ([`crate::gossip_state`]).
 
+use std::collections::HashMap;
+
 use libp2p::PeerId;
 use tiernet_core::identity::registry::PeerStanding;
 use tiernet_core::wire::Topic;
@@ -27,6 +29,45 @@ const JOIN_REBROADCAST_PER_PEER_MS: u64 = 10_000;
 /// Most validators remembered as having joined within
 /// [`JOIN_REBROADCAST_PER_PEER_MS`] (as many as a validator set holds).
 const MAX_JOIN_REBROADCASTS: usize = tiernet_core::wire::limits::MAX_VALIDATORS;
+
+/// When validators joining make us send our votes again: at most once per
+/// [`JOIN_REBROADCAST_GAP_MS`] in all (one that joins sooner waits for the
+/// next periodic step) and once per [`JOIN_REBROADCAST_PER_PEER_MS`] per
+/// validator (one flapping its subscription cannot make every validator
+/// republish). `now` is passed in.
+#[derive(Debug, Default)]
+pub(super) struct JoinRebroadcasts {
+    /// When the last one went out (ms).
+    last_ms: u64,
+    /// A validator joined and has not been served yet.
+    due: bool,
+    /// Validators that joined lately, and when.
+    joined: HashMap<PeerId, u64>,
+}
+
+impl JoinRebroadcasts {
+    /// `peer` joined: whether to rebroadcast now.
+    pub(super) fn on_join(&mut self, peer: PeerId, now: u64) -> bool {
+        self.joined
+            .retain(|_, at| now.saturating_sub(*at) < JOIN_REBROADCAST_PER_PEER_MS);
+        if self.joined.contains_key(&peer) || self.joined.len() >= MAX_JOIN_REBROADCASTS {
+            return false;
+        }
+        self.joined.insert(peer, now);
+        self.due = true;
+        self.poll(now)
+    }
+
+    /// Whether a rebroadcast that had to wait is due now.
+    pub(super) fn poll(&mut self, now: u64) -> bool {
+        if !self.due || now.saturating_sub(self.last_ms) < JOIN_REBROADCAST_GAP_MS {
+            return false;
+        }
+        self.due = false;
+        self.last_ms = now;
+        true
+    }
+}
 
 impl Node {
     /// Makes the validators recorded in the peerstore reserved (their
@@ -74,37 +115,19 @@ impl Node {
     /// A validator can now hear our votes (its Hello proved it, and it is
     /// subscribed to `votes`): our latest votes go out again at once, so a
     /// validator back from a restart learns where a stalled round stands
-    /// without waiting for our rebroadcast timer. Only proven validators
-    /// trigger it, each at most once per [`JOIN_REBROADCAST_PER_PEER_MS`]
-    /// (one flapping its subscription cannot make every validator
-    /// republish), and all together at most once per
-    /// [`JOIN_REBROADCAST_GAP_MS`]; one that comes sooner is served by the
-    /// periodic step ([`Node::rebroadcast_for_late_joiners`]).
+    /// without waiting for our rebroadcast timer (limits: [`JoinRebroadcasts`]).
     pub(super) fn validator_joined(&mut self, peer: PeerId, now: u64) {
-        self.join_rebroadcasts
-            .retain(|_, at| now.saturating_sub(*at) < JOIN_REBROADCAST_PER_PEER_MS);
-        if self.join_rebroadcasts.contains_key(&peer) {
-            return;
+        if self.join_rebroadcasts.on_join(peer, now) {
+            self.drive(crate::consensus::engine::EngineInput::RebroadcastNow);
         }
-        // Bounded by the validators that joined within the window.
-        if self.join_rebroadcasts.len() >= MAX_JOIN_REBROADCASTS {
-            return;
-        }
-        self.join_rebroadcasts.insert(peer, now);
-        self.join_rebroadcast_due = true;
-        self.rebroadcast_for_late_joiners(now);
     }
 
-    /// Sends the rebroadcast a joining validator is due, unless the last
-    /// one went out less than [`JOIN_REBROADCAST_GAP_MS`] ago (then the
-    /// next periodic step does).
+    /// The periodic step's part: the rebroadcast a validator that joined
+    /// too soon after the last one is due.
     pub(super) fn rebroadcast_for_late_joiners(&mut self, now: u64) {
-        if !self.join_rebroadcast_due || now.saturating_sub(self.last_join_rebroadcast_ms) < JOIN_REBROADCAST_GAP_MS {
-            return;
+        if self.join_rebroadcasts.poll(now) {
+            self.drive(crate::consensus::engine::EngineInput::RebroadcastNow);
         }
-        self.join_rebroadcast_due = false;
-        self.last_join_rebroadcast_ms = now;
-        self.drive(crate::consensus::engine::EngineInput::RebroadcastNow);
     }
 
     /// The manager's periodic step.
@@ -176,5 +199,27 @@ impl Node {
             }
             other => tracing::trace!(event = ?other, "kad"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joining_validators_make_us_rebroadcast_within_the_limits() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut r = JoinRebroadcasts::default();
+        assert!(r.on_join(a, 1_000));
+        // Another one right after: served by the periodic step.
+        assert!(!r.on_join(b, 1_100));
+        assert!(!r.poll(1_200));
+        assert!(r.poll(1_250));
+        assert!(!r.poll(1_500), "nothing more is due");
+        // The same one again within its window: nothing.
+        assert!(!r.on_join(a, 5_000));
+        assert!(!r.poll(6_000));
+        // After it: again.
+        assert!(r.on_join(a, 11_000));
     }
 }

@@ -249,7 +249,7 @@ impl UDPMuxNewAddr {
             self.first_requests.push_back((local_ufrag.clone(), addr, packet.to_vec()));
             // A proof admits one attempt: a stranger who learns a proven
             // address cannot spoof it again and again.
-            if self.attempts.load(Ordering::Relaxed) >= UNPROVEN_ATTEMPTS && !self.proven.remove(&addr) {
+            if self.attempts.load(Ordering::Relaxed) >= UNPROVEN_ATTEMPTS && !self.take_proof(&addr) {
                 self.check_return_route(addr, &ufrag, &local_ufrag);
                 return None;
             }
@@ -307,6 +307,17 @@ impl UDPMuxNewAddr {
     }
 
     /// tiernet patch: remembers that `addr` answered our check.
+    /// tiernet patch: uses up `addr`'s proof, if it has one. Taken from the
+    /// order too, so a later proof of the same address is not forgotten
+    /// when this one's place comes up.
+    fn take_proof(&mut self, addr: &SocketAddr) -> bool {
+        if !self.proven.remove(addr) {
+            return false;
+        }
+        self.proven_order.retain(|a| a != addr);
+        true
+    }
+
     fn remember_proven(&mut self, addr: SocketAddr) {
         if self.proven.insert(addr) {
             self.proven_order.push_back(addr);
